@@ -1,0 +1,60 @@
+"""The `bulletin` command: parses arguments, calls the layer below, prints. Nothing else lives here.
+
+Each area registers its subcommands from its own module (compose, store, deliver, web, bounces); every
+handler takes `(args, config)` and returns an exit status. Bad input never prints a traceback: a
+`BulletinError` becomes `error: WHERE: WHAT` on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from bulletin import __version__
+from bulletin import config as config_mod
+from bulletin.errors import BulletinError
+
+#: Modules under bulletin.cli that register subcommands, in the order `bulletin --help` lists them.
+COMMAND_MODULES = ("compose", "store", "deliver", "web", "bounces")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bulletin",
+        description="Compose a Markdown issue into a responsive email and deliver it to subscriber lists.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="configuration file (default: $BULLETIN_CONFIG, ./bulletin.toml)")
+    parser.add_argument("--version", action="version", version=f"bulletin {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"bulletin.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"bulletin.cli.{name}":
+                continue  # that area is not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = config_mod.load(args.config)
+        return int(args.handler(args, cfg) or 0)
+    except BulletinError as e:
+        error(str(e))
+        return 1
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 1

@@ -1,0 +1,1 @@
+"""Render: Issue -> MJML -> HTML -> inlined HTML + plain text, once per edition."""

@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy tables, sessions and queries. Imports neither render nor web."""

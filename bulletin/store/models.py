@@ -1,0 +1,190 @@
+"""SQLAlchemy tables: subscribers, lists, subscriptions, events, sends and one delivery row per recipient.
+
+The schema is created and upgraded by the Alembic migrations in `store/migrations`; a model change goes with a
+migration (tests/test_migrations.py fails when they disagree).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values and gives them back naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Subscriber(Base):
+    """A person. `email_key` (the address lower-cased) makes addresses unique case-insensitively."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(16))
+    #: active | bounced | complained: a bounced or complained subscriber gets nothing from any list.
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    subscriptions: Mapped[list[Subscription]] = relationship(back_populates="subscriber")
+
+
+class MailingList(Base):
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    subscriptions: Mapped[list[Subscription]] = relationship(back_populates="mailing_list")
+
+
+class Subscription(Base):
+    """A subscriber on a list. Never deleted: an unsubscribed row is what keeps someone from being mailed again."""
+
+    __tablename__ = "subscriptions"
+
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
+    #: unconfirmed | subscribed | unsubscribed | bounced
+    status: Mapped[str] = mapped_column(String(16), default="subscribed")
+    #: where the subscription came from or was last changed: "import:FILE", "cli", "web", "unsubscribe:SEND"
+    source: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
+    mailing_list: Mapped[MailingList] = relationship(back_populates="subscriptions")
+
+    __table_args__ = (Index("ix_subscriptions_list_status", "list_id", "status"),)
+
+
+class Event(Base):
+    """What happened to a subscriber: subscribe, confirm, unsubscribe, bounce_hard, bounce_soft, complaint."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
+    send_id: Mapped[int | None] = mapped_column(ForeignKey("sends.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: the raw reason: an SMTP reply, a DSN status and diagnostic, the web request's origin
+    detail: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Send(Base):
+    """An issue sent to a list. Its rendered editions are stored with it, so a resumed send mails the same bytes."""
+
+    __tablename__ = "sends"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_slug: Mapped[str] = mapped_column(String(200))
+    issue_dir: Mapped[str] = mapped_column(Text)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id"))
+    #: scheduled | running | done | cancelled
+    state: Mapped[str] = mapped_column(String(16), default="scheduled")
+    scheduled_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    total: Mapped[int] = mapped_column(default=0)
+
+    mailing_list: Mapped[MailingList] = relationship()
+    editions: Mapped[list[SendEdition]] = relationship(back_populates="send", cascade="all, delete-orphan")
+
+
+class SendEdition(Base):
+    """One language edition of a send, rendered once with per-recipient placeholders left in."""
+
+    __tablename__ = "send_editions"
+
+    send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(Text)
+    preheader: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+
+    send: Mapped[Send] = relationship(back_populates="editions")
+
+
+class Delivery(Base):
+    """One recipient of one send: claimed, sent, then marked. Never a single checkpoint for a whole send."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(16))
+    #: pending | claimed | sent | deferred | failed | skipped
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[dt.datetime | None]
+    next_attempt_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("send_id", "subscriber_id"),
+        Index("ix_deliveries_send_status", "send_id", "status"),
+    )

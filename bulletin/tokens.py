@@ -1,0 +1,54 @@
+"""Signed tokens: unsubscribe links and opt-in confirmations, HMAC-signed with the configured secret.
+
+A token names its subscriber and list (and, for unsubscribe, the send it came from); it cannot be forged,
+altered, or used for another purpose, because each purpose has its own salt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
+
+from bulletin.errors import TokenError
+
+
+@dataclass(frozen=True)
+class UnsubscribeToken:
+    subscriber_id: int
+    list_id: int
+    send_id: int | None = None
+
+
+class Tokens:
+    """Makes and reads the tokens of one installation (one secret)."""
+
+    def __init__(self, secret: bytes | str):
+        self._unsubscribe = URLSafeSerializer(secret, salt="bulletin.unsubscribe")
+        self._confirm = URLSafeTimedSerializer(secret, salt="bulletin.confirm")
+
+    def unsubscribe(self, subscriber_id: int, list_id: int, send_id: int | None = None) -> str:
+        payload = [subscriber_id, list_id] if send_id is None else [subscriber_id, list_id, send_id]
+        return self._unsubscribe.dumps(payload)
+
+    def read_unsubscribe(self, token: str) -> UnsubscribeToken:
+        try:
+            payload = self._unsubscribe.loads(token)
+        except BadData:
+            raise TokenError("this unsubscribe link is not valid")
+        if not (isinstance(payload, list) and len(payload) in (2, 3) and all(isinstance(v, int) for v in payload)):
+            raise TokenError("this unsubscribe link is not valid")
+        return UnsubscribeToken(*payload)
+
+    def confirm(self, email: str, list_id: int, language: str, name: str = "") -> str:
+        return self._confirm.dumps([email, list_id, language, name])
+
+    def read_confirm(self, token: str, max_age_seconds: int = 7 * 24 * 3600) -> tuple[str, int, str, str]:
+        try:
+            payload = self._confirm.loads(token, max_age=max_age_seconds)
+        except BadData:
+            raise TokenError("this confirmation link is not valid or has expired")
+        if not (isinstance(payload, list) and len(payload) == 4):
+            raise TokenError("this confirmation link is not valid or has expired")
+        email, list_id, language, name = payload
+        return str(email), int(list_id), str(language), str(name)
