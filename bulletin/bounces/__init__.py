@@ -1,0 +1,1 @@
+"""Bounces and complaints: VERP return paths, ingestion of DSN and ARF reports, the list-cleaning policy."""

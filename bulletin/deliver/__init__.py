@@ -1,0 +1,1 @@
+"""Deliver: per-recipient messages, transports (maildir, smtp), DKIM, rate limit, retries, scheduling."""
