@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from bulletin.errors import BulletinError, NotFoundError
@@ -74,6 +74,24 @@ def unsubscribe(
     sub.updated_at = utcnow()
     record_event(session, subscriber_id, "unsubscribe", list_id=list_id, send_id=send_id, source=source)
     return True
+
+
+def active_subscribers_select(list_id: int) -> Select:
+    """The subscribers a send to this list goes to: subscribed on the list and active (not bounced or complained).
+
+    Columns: subscriber_id, email, language. Delivery snapshots it in one statement, e.g.
+    `insert(Delivery).from_select(["subscriber_id", "email", "language", "send_id"],
+    active_subscribers_select(list_id).add_columns(literal(send_id)))`.
+    """
+    return (
+        select(Subscriber.id.label("subscriber_id"), Subscriber.email, Subscriber.language)
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .where(
+            Subscription.list_id == list_id,
+            Subscription.status == "subscribed",
+            Subscriber.status == "active",
+        )
+    )
 
 
 def list_counts(session: Session) -> list[tuple[MailingList, dict[str, int]]]:
