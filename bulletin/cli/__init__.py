@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from bulletin import __version__
 from bulletin import config as config_mod
@@ -20,8 +21,17 @@ from bulletin.errors import BulletinError
 COMMAND_MODULES = ("compose", "store", "deliver", "web", "bounces")
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """Usage mistakes print `error: COMMAND: WHAT` like every other error, with the usage line as a hint."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="bulletin",
         description="Compose a Markdown issue into a responsive email and deliver it to subscriber lists.",
     )
