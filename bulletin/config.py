@@ -86,6 +86,9 @@ class Web:
     port: int = 8000
     secret_env: str = "BULLETIN_SECRET"
     admin_password_env: str = "BULLETIN_ADMIN_PASSWORD"
+    subscribe_lists: list[str] = field(default_factory=list)
+    subscribe_limit_per_ip: int = 20
+    subscribe_limit_per_address: int = 3
 
 
 @dataclass
