@@ -95,6 +95,14 @@ class Web:
 class Bounces:
     soft_limit: int = 3
     soft_window_days: int = 30
+    match_by_address: bool = True
+    max_message_bytes: int = 1_048_576
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_security: str = "ssl"
+    imap_user: str = ""
+    imap_password_env: str = "BULLETIN_IMAP_PASSWORD"
+    imap_folder: str = "INBOX"
 
 
 @dataclass
@@ -190,6 +198,10 @@ def _validate(cfg: Config, where: str) -> None:
     for key in ("connections", "batch_size"):
         if getattr(cfg.delivery, key) < 1:
             raise ConfigError(f"[delivery].{key} must be at least 1", where)
+    if cfg.bounces.imap_security not in ("ssl", "starttls", "none"):
+        raise ConfigError(f"[bounces].imap_security must be 'ssl', 'starttls' or 'none', not {cfg.bounces.imap_security!r}", where)
+    if cfg.bounces.soft_limit < 1 or cfg.bounces.soft_window_days < 1 or cfg.bounces.max_message_bytes < 1:
+        raise ConfigError("[bounces].soft_limit, soft_window_days and max_message_bytes must be at least 1", where)
     if cfg.organisation.language not in cfg.organisation.languages:
         raise ConfigError("[organisation].language must be one of [organisation].languages", where)
     try:
