@@ -1,0 +1,1 @@
+"""The public web pages: one-click unsubscribe, double opt-in subscribe and the archive of sent issues."""

@@ -1,0 +1,94 @@
+"""Unsubscribe links: GET shows one button and changes nothing; POST (the button or RFC 8058 one-click) acts.
+
+Mail scanners and link previewers follow GET and HEAD, so only POST changes anything. POST needs no cookie,
+no session and no particular body: `List-Unsubscribe=One-Click` (urlencoded or multipart) and the page's empty
+button form both unsubscribe. Every answer is 200 with a page, never a redirect (RFC 8058 senders must not
+rely on clients following one).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from bulletin.tokens import UnsubscribeToken
+from bulletin.web import subscriptions
+from bulletin.web.i18n import Strings
+from bulletin.web.site import Site, get_site
+
+router = APIRouter()
+
+
+def _values(m: subscriptions.Membership) -> dict[str, str]:
+    return {"email": m.subscriber.email, "list": m.mailing_list.name}
+
+
+@router.api_route("/unsubscribe/{token}", methods=["GET", "HEAD"])
+def question(token: str, request: Request, site: Site = Depends(get_site)):
+    parsed = site.tokens.read_unsubscribe(token)
+    with site.session() as session:
+        m = subscriptions.membership(session, parsed)
+        t = Strings(site.language(request, m.subscriber.language))
+        if m.subscription.status not in ("subscribed", "unconfirmed"):
+            return site.pages.render("message.html", t.language, title=t("unsubscribe.title"),
+                                     lines=[t("unsubscribe.not_subscribed", **_values(m))])
+        return site.pages.render(
+            "message.html", t.language,
+            title=t("unsubscribe.title"),
+            lines=[t("unsubscribe.question", **_values(m)), t("unsubscribe.address", **_values(m))],
+            action=site.url(f"/unsubscribe/{token}"),
+            button=t("unsubscribe.button"),
+        )
+
+
+async def _is_one_click(request: Request) -> bool:
+    """True for an RFC 8058 POST. Any other body still unsubscribes: the signed link itself is the proof."""
+    try:
+        form = await request.form()
+    except Exception:
+        return False
+    return form.get("List-Unsubscribe") == "One-Click"
+
+
+@router.post("/unsubscribe/{token}")
+async def unsubscribe(token: str, request: Request, site: Site = Depends(get_site)):
+    parsed = site.tokens.read_unsubscribe(token)
+    source = "one-click" if await _is_one_click(request) else "web"
+    # The database work blocks: off the event loop, as FastAPI does for plain `def` routes.
+    return await run_in_threadpool(_unsubscribe, site, request, token, parsed, source)
+
+
+def _unsubscribe(site: Site, request: Request, token: str, parsed: UnsubscribeToken, source: str):
+    with site.session() as session:
+        m = subscriptions.membership(session, parsed)
+        subscriptions.unsubscribe(session, m, source=source)
+        t = Strings(site.language(request, m.subscriber.language))
+        can_undo = m.subscription.status == "unsubscribed"
+        return site.pages.render(
+            "message.html", t.language,
+            title=t("unsubscribe.done.title"),
+            lines=[t("unsubscribe.done", **_values(m))] + ([t("unsubscribe.undo")] if can_undo else []),
+            action=site.url(f"/unsubscribe/{token}/undo") if can_undo else None,
+            button=t("unsubscribe.undo.button"),
+            secondary=True,
+        )
+
+
+@router.post("/unsubscribe/{token}/undo")
+def undo(token: str, request: Request, site: Site = Depends(get_site)):
+    parsed = site.tokens.read_unsubscribe(token)
+    with site.session() as session:
+        m = subscriptions.membership(session, parsed)
+        subscriptions.resubscribe(session, m, source="web:undo")
+        t = Strings(site.language(request, m.subscriber.language))
+        if m.subscription.status != "subscribed":
+            return site.pages.render("message.html", t.language, title=t("unsubscribe.title"),
+                                     lines=[t("unsubscribe.not_subscribed", **_values(m))])
+        return site.pages.render(
+            "message.html", t.language,
+            title=t("resubscribe.done.title"),
+            lines=[t("resubscribe.done", **_values(m))],
+            action=site.url(f"/unsubscribe/{token}"),
+            button=t("unsubscribe.button"),
+            secondary=True,
+        )
