@@ -137,6 +137,8 @@ class Send(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     issue_slug: Mapped[str] = mapped_column(String(200))
     issue_dir: Mapped[str] = mapped_column(Text)
+    #: the issue's primary language: subscribers whose language has no edition get this one
+    language: Mapped[str] = mapped_column(String(16), default="")
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id"))
     #: scheduled | running | done | cancelled
     state: Mapped[str] = mapped_column(String(16), default="scheduled")

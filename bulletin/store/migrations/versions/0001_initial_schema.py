@@ -42,6 +42,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('issue_slug', sa.String(length=200), nullable=False),
     sa.Column('issue_dir', sa.Text(), nullable=False),
+    sa.Column('language', sa.String(length=16), nullable=False),
     sa.Column('list_id', sa.Integer(), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('scheduled_at', sa.DateTime(timezone=True), nullable=True),
