@@ -1,0 +1,172 @@
+"""`bulletin lists` and `bulletin subscribers ...`: lists, CSV import and export, one subscriber at a time."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bulletin.config import Config
+from bulletin.errors import BulletinError
+from bulletin.store import db, queries
+from bulletin.store.exporter import export_subscribers
+from bulletin.store.importer import ImportReport, import_subscribers
+from bulletin.store.subscribers import add_subscriber, unsubscribe_address
+
+#: Files at least this large show a progress bar even when stderr is not a terminal (a log of a long import).
+PROGRESS_BYTES = 5 << 20
+STATUS_ORDER = ("subscribed", "unconfirmed", "unsubscribed", "bounced")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    lists = sub.add_parser("lists", help="the lists with their counts; `lists add` creates one")
+    lists.set_defaults(handler=show_lists)
+    lists_sub = lists.add_subparsers(dest="lists_command", metavar="COMMAND")
+    add = lists_sub.add_parser("add", help="create a list")
+    add.add_argument("slug", metavar="SLUG", help="short name used in commands, e.g. imrap")
+    add.add_argument("--name", required=True, help="the list's name as subscribers see it")
+    add.set_defaults(handler=add_list)
+
+    subs = sub.add_parser("subscribers", help="import, export, add or unsubscribe subscribers")
+    subs_sub = subs.add_subparsers(dest="subscribers_command", metavar="COMMAND")
+    subs_sub.required = True
+    imp = subs_sub.add_parser("import", help="import a CSV file (Excel exports welcome) into a list")
+    imp.add_argument("file", metavar="FILE.csv")
+    imp.add_argument("--list", required=True, dest="list_slug", metavar="SLUG")
+    imp.add_argument("--dry-run", action="store_true", help="show the report, write nothing")
+    imp.set_defaults(handler=import_file)
+    exp = subs_sub.add_parser("export", help="write a list as CSV (UTF-8), which import reads back")
+    exp.add_argument("--list", required=True, dest="list_slug", metavar="SLUG")
+    exp.add_argument("--out", metavar="FILE", help="default: standard output")
+    exp.set_defaults(handler=export_file)
+    one = subs_sub.add_parser("add", help="subscribe one address to a list")
+    one.add_argument("email", metavar="EMAIL")
+    one.add_argument("--list", required=True, dest="list_slug", metavar="SLUG")
+    one.add_argument("--name")
+    one.add_argument("--language")
+    one.set_defaults(handler=add_one)
+    unsub = subs_sub.add_parser("unsubscribe", help="unsubscribe an address from a list, or from every list")
+    unsub.add_argument("email", metavar="EMAIL")
+    unsub.add_argument("--list", dest="list_slug", metavar="SLUG")
+    unsub.set_defaults(handler=unsubscribe_one)
+
+
+def _engine(cfg: Config):
+    return db.engine_for(cfg.database_url)
+
+
+def show_lists(args: argparse.Namespace, cfg: Config) -> int:
+    with db.session_scope(_engine(cfg)) as session:
+        rows = queries.list_counts(session)
+    if not rows:
+        print("no lists yet: bulletin lists add SLUG --name NAME", file=sys.stderr)
+    for ml, counts in rows:
+        parts = [f"{counts.get(status, 0)} {status}" for status in STATUS_ORDER if counts.get(status) or status == "subscribed"]
+        print(f"{ml.slug} — {ml.name}: {', '.join(parts)}")
+    return 0
+
+
+def add_list(args: argparse.Namespace, cfg: Config) -> int:
+    name = args.name.strip()
+    if not name:
+        raise BulletinError("a list needs a name", where="--name")
+    with db.session_scope(_engine(cfg)) as session:
+        ml = queries.create_list(session, args.slug, name)
+    print(f"created list {ml.slug} ({ml.name})")
+    return 0
+
+
+def _progress(path: Path):
+    """A tqdm bar on stderr for a terminal or a large file; None otherwise (pipes and small files stay quiet)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None, None
+    if not (sys.stderr.isatty() or size >= PROGRESS_BYTES):
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=size, unit="B", unit_scale=True, desc=f"importing {path.name}", file=sys.stderr, leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.update(max(0, min(done, total) - bar.n))
+
+    return update, bar
+
+
+def print_report(report: ImportReport) -> None:
+    head = "dry run, nothing written: " if report.dry_run else ""
+    print(f"{head}{report.path} -> {report.list_slug}: {report.rows} rows ({report.encoding}, "
+          f"delimiter {report.delimiter!r})")
+    print(f"  added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+          f"duplicates merged {len(report.duplicates)}, not re-subscribed {len(report.not_resubscribed)}, "
+          f"rejected {len(report.rejected)}")
+    for title, notes in (("rejected", report.rejected), ("not re-subscribed", report.not_resubscribed),
+                         ("duplicates", report.duplicates), ("warnings", report.warnings)):
+        if notes:
+            print(f"{title}:")
+            for n in notes:
+                print(f"  line {n.line}: {n.email!r}: {n.reason}")
+
+
+def import_file(args: argparse.Namespace, cfg: Config) -> int:
+    path = Path(args.file)
+    update, bar = _progress(path)
+    try:
+        with db.session_scope(_engine(cfg)) as session:
+            ml = queries.get_list(session, args.list_slug)
+            report = import_subscribers(
+                session, path, ml, languages=cfg.organisation.languages,
+                default_language=cfg.organisation.language, progress=update,
+            )
+            if args.dry_run:
+                report.dry_run = True
+                session.rollback()
+    finally:
+        if bar is not None:
+            bar.close()
+    print_report(report)
+    return 0
+
+
+def export_file(args: argparse.Namespace, cfg: Config) -> int:
+    with db.session_scope(_engine(cfg)) as session:
+        ml = queries.get_list(session, args.list_slug)
+        if args.out:
+            out = Path(args.out)
+            tmp = out.with_name(out.name + ".part")
+            try:
+                # utf-8-sig: French Excel opens a UTF-8 file with a BOM with its accents right.
+                with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
+                    n = export_subscribers(session, ml, f)
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                raise BulletinError(f"cannot write: {e.strerror}", where=out)
+            tmp.replace(out)
+            print(f"{n} subscribers of {ml.slug} written to {out}", file=sys.stderr)
+        else:
+            export_subscribers(session, ml, sys.stdout)
+    return 0
+
+
+def add_one(args: argparse.Namespace, cfg: Config) -> int:
+    with db.session_scope(_engine(cfg)) as session:
+        ml = queries.get_list(session, args.list_slug)
+        result = add_subscriber(
+            session, ml, args.email, name=args.name, language=args.language,
+            languages=cfg.organisation.languages, default_language=cfg.organisation.language,
+        )
+    messages = {"added": "subscribed to", "confirmed": "confirmed on", "updated": "updated on",
+                "already": "already subscribed to"}
+    print(f"{result.subscriber.email} {messages[result.outcome]} {ml.slug}")
+    return 0
+
+
+def unsubscribe_one(args: argparse.Namespace, cfg: Config) -> int:
+    with db.session_scope(_engine(cfg)) as session:
+        done = unsubscribe_address(session, args.email, args.list_slug)
+    if done:
+        print(f"{args.email} unsubscribed from {', '.join(done)}")
+    else:
+        print(f"{args.email} was already unsubscribed")
+    return 0

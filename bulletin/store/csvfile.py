@@ -1,0 +1,253 @@
+"""Reading subscriber CSV files as people really export them: any common encoding, delimiter and header language.
+
+Excel in French saves Windows-1252 with semicolons, LibreOffice UTF-8 with commas, Google Sheets UTF-8 without a
+BOM; the headers may be English or French. This module finds the encoding, the delimiter and the columns, then
+streams the rows with the physical line each starts on, so a report can point at the line an admin must fix.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import charset_normalizer
+
+from bulletin.errors import ImportFileError
+from bulletin.store.addresses import plain
+
+SAMPLE_BYTES = 1 << 20
+CHUNK = 1 << 20
+DELIMITERS = ",;\t|"
+#: What office software in French- and English-speaking places writes when it does not write UTF-8.
+LEGACY_ENCODINGS = ["cp1252", "mac_roman", "cp850", "latin_1"]
+BOMS = [(codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")]
+
+#: Header spellings, compared after `plain()` (lower case, no accents, punctuation as spaces).
+EMAIL = {"email", "e mail", "courriel", "mail", "adresse e mail", "adresse email", "adresse mail",
+         "adresse electronique", "adresse courriel", "email address", "e mail address"}
+NAME = {"name", "nom", "full name", "nom complet", "nom et prenom", "nom prenom", "prenom nom", "display name"}
+FIRST_NAME = {"prenom", "first name", "firstname", "given name"}
+LAST_NAME = {"last name", "lastname", "surname", "family name", "nom de famille"}
+LANGUAGE = {"language", "langue", "lang", "preferred language", "langue preferee"}
+STATUS = {"status", "statut"}
+SUBSCRIBER_STATUS = {"subscriber status", "statut abonne"}
+
+
+@dataclass
+class Columns:
+    """Where each known field is in a row (None when the file has no such column); the rest are attributes."""
+
+    email: int
+    name: int | None = None
+    first_name: int | None = None
+    last_name: int | None = None
+    language: int | None = None
+    status: int | None = None
+    subscriber_status: int | None = None
+    #: (position, header) of the columns kept as free attributes
+    extra: list[tuple[int, str]] = field(default_factory=list)
+    width: int = 0
+
+
+def detect_encoding(fh: BinaryIO, where: Path) -> str:
+    """The file's text encoding: a BOM if there is one, else UTF-8 if the whole file decodes, else a legacy one."""
+    head = fh.read(4)
+    fh.seek(0)
+    for bom, name in BOMS:
+        if head.startswith(bom):
+            return name
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    sample = b""
+    while chunk := fh.read(CHUNK):
+        if b"\x00" in chunk:
+            raise ImportFileError("this is not a CSV file (it holds binary data)", where=where)
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as e:
+            # Judge the legacy encoding on bytes that contain the accented text, not only a pure-ASCII header.
+            start = max(0, e.start - SAMPLE_BYTES // 2)
+            sample = chunk[start:start + SAMPLE_BYTES]
+            break
+    else:
+        try:
+            decoder.decode(b"", final=True)
+            fh.seek(0)
+            return "utf-8"
+        except UnicodeDecodeError:
+            fh.seek(0)
+            sample = fh.read(SAMPLE_BYTES)
+    fh.seek(0)
+    best = charset_normalizer.from_bytes(sample, cp_isolation=LEGACY_ENCODINGS).best()
+    if best is None:
+        raise ImportFileError(
+            "this is not a CSV file, or its text encoding is unknown: save it as 'CSV UTF-8' and import again",
+            where=where,
+        )
+    return best.encoding
+
+
+def _header_cells(line: str, delimiter: str) -> list[str]:
+    return next(csv.reader([line], delimiter=delimiter), [])
+
+
+def _has_email_column(cells: list[str]) -> bool:
+    return any(plain(c) in EMAIL for c in cells)
+
+
+def detect_delimiter(sample_lines: list[str], where: Path, header_line: int) -> str:
+    """The delimiter that makes the header name an email column; csv.Sniffer decides between candidates."""
+    header = sample_lines[0]
+    try:
+        sniffed = csv.Sniffer().sniff("".join(sample_lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = max(DELIMITERS, key=header.count)
+    for delimiter in [sniffed, *DELIMITERS]:
+        if _has_email_column(_header_cells(header, delimiter)):
+            return delimiter
+    found = ", ".join(repr(c.strip()) for c in _header_cells(header, sniffed) if c.strip())[:200]
+    raise ImportFileError(
+        "no email column: the first row must name the columns, one of them 'email' (or 'e-mail', 'courriel', "
+        f"'adresse e-mail'); found {found or 'nothing'}",
+        where=where,
+        line=header_line,
+    )
+
+
+def map_columns(cells: list[str], where: Path, line: int) -> Columns:
+    """Which column is which, by header; every other non-empty header becomes an attribute of that name."""
+    found: dict[str, int] = {}
+    extra: list[tuple[int, str]] = []
+    taken: set[str] = set()
+    plains = [plain(c) for c in cells]
+    has_first = any(p in FIRST_NAME for p in plains)
+    for i, (cell, key) in enumerate(zip(cells, plains)):
+        role = None
+        if key in EMAIL:
+            role = "email"
+        elif key in FIRST_NAME:
+            role = "first_name"
+        elif key in LAST_NAME or (key == "nom" and has_first):
+            role = "last_name"
+        elif key in NAME:
+            role = "name"
+        elif key in LANGUAGE:
+            role = "language"
+        elif key in STATUS:
+            role = "status"
+        elif key in SUBSCRIBER_STATUS:
+            role = "subscriber_status"
+        if role is not None:
+            if role in found:
+                raise ImportFileError(
+                    f"two columns are the {role.replace('_', ' ')}: {cells[found[role]].strip()!r} and {cell.strip()!r}",
+                    where=where,
+                    line=line,
+                )
+            found[role] = i
+            continue
+        header = " ".join(cell.split()) or f"column {i + 1}"
+        name, n = header, 2
+        while name in taken:
+            name, n = f"{header} ({n})", n + 1
+        taken.add(name)
+        extra.append((i, name))
+    return Columns(**found, extra=extra, width=len(cells))
+
+
+class SubscriberFile:
+    """An open subscriber CSV: its encoding, delimiter and columns, and its data rows with their line numbers."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self._raw: BinaryIO = open(self.path, "rb")
+        except FileNotFoundError:
+            raise ImportFileError("no such file", where=self.path)
+        except IsADirectoryError:
+            raise ImportFileError("this is a folder, not a CSV file", where=self.path)
+        except OSError as e:
+            raise ImportFileError(f"cannot read the file: {e.strerror}", where=self.path)
+        try:
+            self.size = self.path.stat().st_size
+            self.encoding = detect_encoding(self._raw, self.path)
+            self._text = io.TextIOWrapper(self._raw, encoding=self.encoding, newline="")
+            self._reader, self.header_line, self.delimiter, self.columns = self._open_reader()
+        except BaseException:
+            self._raw.close()
+            raise
+
+    def _open_reader(self):
+        # Read whole physical lines for sniffing, then rewind so the csv reader sees every byte once.
+        sample: list[str] = []
+        skipped = 0
+        try:
+            for line in self._text:
+                if not sample and not line.strip():
+                    skipped += 1
+                    continue
+                sample.append(line)
+                if len(sample) >= 50:
+                    break
+        except UnicodeDecodeError:
+            raise ImportFileError(f"the file is not valid {self.encoding} text", where=self.path)
+        if not sample:
+            raise ImportFileError("the file is empty", where=self.path)
+        header_line = skipped + 1
+        delimiter = detect_delimiter(sample, self.path, header_line)
+        self._text.detach()  # keep the binary file open: the wrapper would close it when replaced
+        self._raw.seek(0)
+        self._text = io.TextIOWrapper(self._raw, encoding=self.encoding, newline="")
+        reader = csv.reader(self._text, delimiter=delimiter, quotechar='"', doublequote=True)
+        self._line = 0
+        header: list[str] = []
+        while not any(c.strip() for c in header):
+            header = self._next(reader)
+        header[0] = header[0].lstrip("\ufeff")
+        return reader, header_line, delimiter, map_columns(header, self.path, header_line)
+
+    def _next(self, reader) -> list[str]:
+        try:
+            row = next(reader)
+        except csv.Error as e:
+            raise ImportFileError(f"unreadable CSV: {e} (a quote is not closed?)", where=self.path, line=self._line + 1)
+        except UnicodeDecodeError:
+            raise ImportFileError(
+                f"the file is not valid {self.encoding} text after this line (does it mix encodings?)",
+                where=self.path,
+                line=self._line,
+            )
+        self._line = reader.line_num
+        return row
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """Each non-blank data row with the physical line it starts on."""
+        while True:
+            start = self._line + 1
+            try:
+                row = self._next(self._reader)
+            except StopIteration:
+                return
+            if any(c.strip() for c in row):
+                yield start, row
+
+    def bytes_read(self) -> int:
+        """How far into the file the reader is (for a progress bar; the text layer reads ahead a little)."""
+        try:
+            return self._raw.tell()
+        except (OSError, ValueError):
+            return self.size
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> SubscriberFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,336 @@
+"""Importing a subscriber CSV into a list: every good row kept, every bad row reported with its line, nobody
+re-subscribed who left.
+
+The file is streamed and written in batches (existing addresses looked up a batch at a time), inside the
+caller's transaction: the caller commits the whole file or nothing. An import may stop mail to someone (a row
+saying `unsubscribed`) but never starts it again for someone who unsubscribed, bounced or complained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from bulletin.store.addresses import InvalidAddress, normalise_email, normalise_language, plain
+from bulletin.store.csvfile import Columns, SubscriberFile
+from bulletin.store.models import Event, MailingList, Subscriber, Subscription, utcnow
+
+BATCH = 1000
+NAME_MAX = 200
+
+SUBSCRIPTION_STATUSES = {
+    "subscribed": "subscribed", "abonne": "subscribed", "inscrit": "subscribed", "actif": "subscribed",
+    "active": "subscribed", "unconfirmed": "unconfirmed", "non confirme": "unconfirmed", "en attente": "unconfirmed",
+    "unsubscribed": "unsubscribed", "desabonne": "unsubscribed", "desinscrit": "unsubscribed",
+    "bounced": "bounced",
+}
+SUBSCRIBER_STATUSES = {"active": "active", "actif": "active", "bounced": "bounced", "complained": "complained"}
+#: States in which nobody is mailed; an import may move someone into them, never out of them.
+STOPPED = {"unsubscribed", "bounced"}
+STOPPED_SUBSCRIBER = {"bounced", "complained"}
+#: The event an import records when a row stops mail to someone.
+STOP_EVENTS = {"unsubscribed": "unsubscribe", "bounced": "bounce_hard", "complained": "complaint"}
+
+
+@dataclass
+class RowNote:
+    """One row worth telling the admin about: its physical line in the file, its address as written, and why."""
+
+    line: int
+    email: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did. Every data row is counted exactly once in `added`, `updated`, `unchanged`,
+    `duplicates`, `not_resubscribed` or `rejected`."""
+
+    path: str
+    list_slug: str
+    encoding: str = ""
+    delimiter: str = ""
+    dry_run: bool = False
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    #: a later row for an address already in the file: merged into it, not doubled
+    duplicates: list[RowNote] = field(default_factory=list)
+    #: someone who unsubscribed, bounced or complained: left as they are
+    not_resubscribed: list[RowNote] = field(default_factory=list)
+    rejected: list[RowNote] = field(default_factory=list)
+    #: rows taken with a change the admin should know of (an unknown language replaced by the default)
+    warnings: list[RowNote] = field(default_factory=list)
+
+    @property
+    def accounted(self) -> int:
+        return (self.added + self.updated + self.unchanged + len(self.duplicates) + len(self.not_resubscribed)
+                + len(self.rejected))
+
+
+@dataclass
+class Row:
+    """A valid row, or the merge of every row of the file for one address."""
+
+    line: int
+    email: str
+    key: str
+    name: str | None
+    language: str | None
+    status: str | None
+    subscriber_status: str | None
+    attributes: dict[str, str]
+
+    def merge(self, later: Row) -> None:
+        """A later row for the same address: its non-empty values win; a status that stops mail always wins."""
+        self.name = later.name or self.name
+        self.language = later.language or self.language
+        if later.status and not (self.status in STOPPED and later.status not in STOPPED):
+            self.status = later.status
+        if later.subscriber_status and not (
+            self.subscriber_status in STOPPED_SUBSCRIBER and later.subscriber_status not in STOPPED_SUBSCRIBER
+        ):
+            self.subscriber_status = later.subscriber_status
+        self.attributes.update(later.attributes)
+
+
+def _cell(values: list[str], index: int | None) -> str:
+    if index is None or index >= len(values):
+        return ""
+    return values[index].strip()
+
+
+def parse_row(
+    line: int, values: list[str], cols: Columns, languages: Sequence[str], default_language: str, report: ImportReport
+) -> Row | None:
+    """The row as a Row, or None after recording in the report why it was rejected."""
+    raw_email = _cell(values, cols.email)
+    if len(values) > cols.width and any(v.strip() for v in values[cols.width:]):
+        report.rejected.append(RowNote(line, raw_email, f"{len(values)} values but the header has {cols.width} "
+                                       "columns (a value holding the delimiter is not quoted?)"))
+        return None
+    try:
+        email = normalise_email(raw_email)
+    except InvalidAddress as e:
+        report.rejected.append(RowNote(line, raw_email, e.what))
+        return None
+    name = _cell(values, cols.name)
+    if not name:
+        name = " ".join(p for p in (_cell(values, cols.first_name), _cell(values, cols.last_name)) if p)
+    name = " ".join(name.split())
+    if len(name) > NAME_MAX:
+        report.rejected.append(RowNote(line, raw_email, f"the name is longer than {NAME_MAX} characters"))
+        return None
+    status = subscriber_status = None
+    raw_status = _cell(values, cols.status)
+    if raw_status:
+        status = SUBSCRIPTION_STATUSES.get(plain(raw_status))
+        if status is None:
+            report.rejected.append(RowNote(line, raw_email, f"unknown status {raw_status!r} (subscribed, unconfirmed, "
+                                           "unsubscribed or bounced)"))
+            return None
+    raw_sstatus = _cell(values, cols.subscriber_status)
+    if raw_sstatus:
+        subscriber_status = SUBSCRIBER_STATUSES.get(plain(raw_sstatus))
+        if subscriber_status is None:
+            report.rejected.append(RowNote(line, raw_email, f"unknown subscriber status {raw_sstatus!r} (active, "
+                                           "bounced or complained)"))
+            return None
+    language = None
+    raw_language = _cell(values, cols.language)
+    if raw_language:
+        language = normalise_language(raw_language, languages)
+        if language is None:
+            # A good address is worth more than its language column: keep the row, in the default language.
+            language = default_language
+            report.warnings.append(RowNote(line, raw_email, f"unknown language {raw_language!r}: set to "
+                                           f"{default_language!r} (known: {', '.join(languages)})"))
+    attributes = {name_: v for i, name_ in cols.extra if (v := _cell(values, i))}
+    return Row(line, email, email.lower(), name or None, language, status, subscriber_status, attributes)
+
+
+class _Writer:
+    """Applies batches of rows to one list, counting each in the report."""
+
+    def __init__(self, session: Session, ml: MailingList, default_language: str, source: str, report: ImportReport):
+        self.session = session
+        self.conn = session.connection()
+        self.ml = ml
+        self.default_language = default_language
+        self.source = source
+        self.report = report
+        #: address -> first line it was on, to tell a duplicate within the file from an existing subscriber
+        self.seen: dict[str, int] = {}
+
+    def write(self, rows: Iterable[Row]) -> None:
+        merged: dict[str, Row] = {}
+        first_in_file: dict[str, bool] = {}
+        for row in rows:
+            if row.key in merged:
+                merged[row.key].merge(row)
+                self.report.duplicates.append(RowNote(row.line, row.email, f"same address as line {self.seen[row.key]}: merged"))
+            elif row.key in self.seen:
+                merged[row.key] = row
+                first_in_file[row.key] = False
+                self.report.duplicates.append(RowNote(row.line, row.email, f"same address as line {self.seen[row.key]}: merged"))
+            else:
+                merged[row.key] = row
+                first_in_file[row.key] = True
+                self.seen[row.key] = row.line
+        if not merged:
+            return
+        s, sub = Subscriber.__table__, Subscription.__table__
+        existing = {
+            r.email_key: r
+            for r in self.conn.execute(
+                select(s.c.id, s.c.email_key, s.c.name, s.c.language, s.c.status, s.c.attributes).where(
+                    s.c.email_key.in_(list(merged))
+                )
+            )
+        }
+        subscriptions = dict(
+            self.conn.execute(
+                select(sub.c.subscriber_id, sub.c.status).where(
+                    sub.c.list_id == self.ml.id, sub.c.subscriber_id.in_([r.id for r in existing.values()])
+                )
+            ).all()
+        ) if existing else {}
+        now = utcnow()
+        new_people: list[dict[str, Any]] = []
+        new_people_status: dict[str, str] = {}
+        people_updates: list[dict[str, Any]] = []
+        new_subs: list[dict[str, Any]] = []
+        sub_updates: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+
+        for key, row in merged.items():
+            counted = first_in_file[key]
+            found = existing.get(key)
+            if found is None:
+                new_people.append({
+                    "email": row.email, "email_key": key, "name": row.name or "",
+                    "language": row.language or self.default_language, "status": row.subscriber_status or "active",
+                    "attributes": row.attributes, "created_at": now, "updated_at": now,
+                })
+                new_people_status[key] = row.status or "subscribed"
+                if counted:
+                    self.report.added += 1
+                continue
+            current_sub = subscriptions.get(found.id)
+            wants = row.status or "subscribed"
+            blocked = None
+            if found.status in STOPPED_SUBSCRIBER and (row.subscriber_status or "active") == "active" \
+                    and wants not in STOPPED:
+                blocked = f"this address {found.status} before: not re-subscribed by an import"
+            elif current_sub in STOPPED and wants not in STOPPED:
+                blocked = f"{current_sub} from {self.ml.slug!r} before: not re-subscribed by an import"
+            if blocked:
+                if counted:
+                    self.report.not_resubscribed.append(RowNote(row.line, row.email, blocked))
+                continue
+            changed = False
+            person = {"name": found.name, "language": found.language, "status": found.status,
+                      "attributes": dict(found.attributes or {})}
+            if row.name and row.name != found.name:
+                person["name"] = row.name
+            if row.language and row.language != found.language:
+                person["language"] = row.language
+            if row.subscriber_status and row.subscriber_status != found.status and not (
+                found.status in STOPPED_SUBSCRIBER and row.subscriber_status == "active"
+            ):
+                person["status"] = row.subscriber_status
+                if row.subscriber_status in STOP_EVENTS:
+                    events.append(self._event(found.id, STOP_EVENTS[row.subscriber_status], now, list_id=None))
+            person["attributes"].update(row.attributes)
+            if person != {"name": found.name, "language": found.language, "status": found.status,
+                          "attributes": found.attributes or {}}:
+                people_updates.append({"b_id": found.id, "b_updated_at": now, **{f"b_{k}": v for k, v in person.items()}})
+                changed = True
+            if current_sub is None:
+                new_subs.append(self._subscription(found.id, wants, now))
+                if counted:
+                    self.report.added += 1
+                continue
+            target = current_sub if (current_sub == "subscribed" and wants == "unconfirmed") else wants
+            if target != current_sub:
+                sub_updates.append({"b_sid": found.id, "b_status": target, "b_source": self.source, "b_updated_at": now})
+                if target in STOP_EVENTS:
+                    events.append(self._event(found.id, STOP_EVENTS[target], now, list_id=self.ml.id))
+                changed = True
+            if counted:
+                if changed:
+                    self.report.updated += 1
+                else:
+                    self.report.unchanged += 1
+
+        if new_people:
+            for sid, key in self.conn.execute(insert(s).returning(s.c.id, s.c.email_key), new_people):
+                new_subs.append(self._subscription(sid, new_people_status[key], now))
+                if new_people_status[key] in STOP_EVENTS:
+                    events.append(self._event(sid, STOP_EVENTS[new_people_status[key]], now, list_id=self.ml.id))
+        if people_updates:
+            self.conn.execute(
+                update(s).where(s.c.id == bindparam("b_id")).values(
+                    name=bindparam("b_name"), language=bindparam("b_language"), status=bindparam("b_status"),
+                    attributes=bindparam("b_attributes"), updated_at=bindparam("b_updated_at"),
+                ),
+                people_updates,
+            )
+        if new_subs:
+            self.conn.execute(insert(sub), new_subs)
+        if sub_updates:
+            self.conn.execute(
+                update(sub).where(and_(sub.c.subscriber_id == bindparam("b_sid"), sub.c.list_id == self.ml.id)).values(
+                    status=bindparam("b_status"), source=bindparam("b_source"), updated_at=bindparam("b_updated_at")
+                ),
+                sub_updates,
+            )
+        if events:
+            self.conn.execute(insert(Event.__table__), events)
+
+    def _subscription(self, subscriber_id: int, status: str, now) -> dict[str, Any]:
+        return {"subscriber_id": subscriber_id, "list_id": self.ml.id, "status": status, "source": self.source,
+                "created_at": now, "updated_at": now}
+
+    def _event(self, subscriber_id: int, kind: str, now, list_id: int | None) -> dict[str, Any]:
+        return {"subscriber_id": subscriber_id, "list_id": list_id, "send_id": None, "kind": kind, "at": now,
+                "detail": "status given in an imported file", "source": self.source}
+
+
+def import_subscribers(
+    session: Session,
+    path: str | Path,
+    ml: MailingList,
+    *,
+    languages: Sequence[str],
+    default_language: str,
+    progress: Callable[[int, int], None] | None = None,
+    batch_size: int = BATCH,
+) -> ImportReport:
+    """Import a CSV file into list `ml` in the caller's transaction; raises ImportFileError when the file cannot be
+    read at all (the caller then rolls back, so nothing is written). `progress(bytes_read, size)` after each batch.
+    """
+    with SubscriberFile(path) as f:
+        report = ImportReport(path=str(path), list_slug=ml.slug, encoding=f.encoding, delimiter=f.delimiter)
+        writer = _Writer(session, ml, default_language, f"import:{Path(path).name}"[:200], report)
+        batch: list[Row] = []
+        for line, values in f.rows():
+            report.rows += 1
+            row = parse_row(line, values, f.columns, languages, default_language, report)
+            if row is not None:
+                batch.append(row)
+            if len(batch) >= batch_size:
+                writer.write(batch)
+                batch = []
+                if progress:
+                    progress(f.bytes_read(), f.size)
+        writer.write(batch)
+        if progress:
+            progress(f.size, f.size)
+    return report
