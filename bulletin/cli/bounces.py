@@ -1,0 +1,77 @@
+"""`bulletin bounces ingest`: read bounces and complaints from a mailbox, a file or a mail server's pipe."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from bulletin.bounces import sources
+from bulletin.bounces.ingest import IngestSummary, ingest
+from bulletin.config import Config
+from bulletin.errors import BulletinError
+from bulletin.store.db import engine_for
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bounces", help="read bounces and spam complaints back into the lists")
+    sub = parser.add_subparsers(dest="bounces_command", metavar="ACTION")
+    sub.required = True
+    p = sub.add_parser(
+        "ingest",
+        help="read a Maildir folder, an mbox file, an IMAP mailbox or one message on stdin",
+        description="Read bounce and complaint reports and apply the [bounces] policy. Junk (spam, auto-replies, "
+        "malformed or huge messages) is skipped and counted. Safe to run again on the same messages.",
+    )
+    p.add_argument("source", nargs="?", metavar="SOURCE", help="a Maildir folder, an mbox file, or - for standard input")
+    p.add_argument("--imap", action="store_true", help="read the unseen messages of the [bounces] IMAP mailbox")
+    p.add_argument(
+        "--recipient",
+        metavar="ADDRESS",
+        help="the envelope recipient of a piped message (for example Postfix's ${recipient}), where VERP tokens sit",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=ingest_command)
+
+
+def _messages(args: argparse.Namespace, cfg: Config):
+    if args.imap == bool(args.source):
+        raise BulletinError("give either SOURCE (a Maildir folder, an mbox file or -) or --imap", where="bounces ingest")
+    if args.imap:
+        return sources.imap_messages(cfg)
+    if args.source == "-":
+        return _with_recipient(sources.stdin_message(sys.stdin.buffer, cfg.bounces.max_message_bytes), args.recipient)
+    return sources.open_source(args.source)
+
+
+def _with_recipient(messages, recipient: str | None):
+    """Put the envelope recipient the mail server passed on the command line where the parser looks for it."""
+    for m in messages:
+        if recipient:
+            raw = m.read()
+            header = f"X-Envelope-To: <{recipient.strip().strip('<>')}>\r\n".encode()
+            m.read = lambda raw=raw: header + raw
+            m.size += len(header)
+        yield m
+
+
+def _print_summary(summary: IngestSummary) -> None:
+    skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(summary.skipped.items()))
+    print(
+        f"read {summary.messages} messages: {summary.hard} hard bounces, {summary.soft} soft bounces, "
+        f"{summary.complaints} complaints"
+    )
+    print(f"marked {summary.marked_bounced} subscribers bounced, {summary.marked_complained} complained")
+    print(f"skipped {sum(summary.skipped.values())}{f' ({skipped})' if skipped else ''}, "
+          f"unmatched {summary.unmatched}, already ingested {summary.duplicates}")
+
+
+def ingest_command(args: argparse.Namespace, cfg: Config) -> int:
+    messages = _messages(args, cfg)
+    engine = engine_for(cfg.database_url)
+    summary = ingest(engine, cfg, messages)
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        _print_summary(summary)
+    return 0
