@@ -1,0 +1,47 @@
+"""The one Markdown dialect of issues (CommonMark with tables and strikethrough, no raw HTML), shared by
+the loader that checks it and the renderer that turns it into email HTML."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+
+def parser() -> MarkdownIt:
+    # Raw HTML is off: an author's stray <div> would break the email layout in some clients.
+    return MarkdownIt("commonmark", {"html": False, "typographer": False}).enable(["table", "strikethrough"])
+
+
+_PARSER = parser()
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A link or image in a Markdown body, with its line in the file."""
+
+    kind: str  # "link" or "image"
+    target: str
+    alt: str
+    line: int
+
+
+def references(body: str, first_line: int) -> Iterator[Reference]:
+    """The links and images of a Markdown body; `first_line` is the file line the body starts on."""
+    for block in _PARSER.parse(body):
+        if block.type != "inline" or not block.children:
+            continue
+        line = first_line + (block.map[0] if block.map else 0)
+        yield from _inline_refs(block.children, line)
+
+
+def _inline_refs(tokens: list[Token], line: int) -> Iterator[Reference]:
+    for tok in tokens:
+        if tok.type == "softbreak" or tok.type == "hardbreak":
+            line += 1
+        elif tok.type == "link_open":
+            yield Reference("link", str(tok.attrGet("href") or ""), "", line)
+        elif tok.type == "image":
+            yield Reference("image", str(tok.attrGet("src") or ""), tok.content, line)
