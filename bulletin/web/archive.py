@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import re
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from bulletin.errors import BulletinError, NotFoundError
+from bulletin.render.images import image_path, publish_image
 from bulletin.web import published
 from bulletin.web.i18n import Strings
 from bulletin.web.site import Site, get_site
 
 router = APIRouter()
 
-#: An image name as the email refers to it: one path segment, no hidden files.
-IMAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+#: Scaled images kept in memory, so that a page opened by many readers is not recompressed for each one.
+_IMAGE_CACHE_SIZE = 64
+
+
+@lru_cache(maxsize=_IMAGE_CACHE_SIZE)
+def _published(issue_dir: str, name: str, _mtime_ns: int, _size: int) -> tuple[bytes, str]:
+    # The file's time and size are part of the key: an image replaced on disk is served anew.
+    return publish_image(Path(issue_dir), name)
 
 
 @router.get("/archive")
@@ -45,23 +52,15 @@ def archive_issue(slug: str, request: Request, lang: str | None = None, site: Si
 
 @router.get("/archive/{slug}/images/{name}")
 def archive_image(slug: str, name: str, site: Site = Depends(get_site)):
-    if not IMAGE_NAME.match(name) or ".." in name:
-        raise NotFoundError("no such image")
     with site.session() as session:
         send = published.latest_send(session, slug)
         if send is None:
             raise NotFoundError("no such issue in the archive")
         issue_dir = send.issue_dir
-    from bulletin.render.images import publish_image
-
     try:
-        image = publish_image(Path(issue_dir), name)
-    except (BulletinError, FileNotFoundError, LookupError):
+        path = image_path(Path(issue_dir), name)  # refuses ../, subfolders and missing files
+        stat = path.stat()
+        data, media_type = _published(issue_dir, name, stat.st_mtime_ns, stat.st_size)
+    except (BulletinError, OSError):
         raise NotFoundError("no such image")
-    if image is None:
-        raise NotFoundError("no such image")
-    headers = {"Cache-Control": "public, max-age=86400"}
-    if isinstance(image, (str, Path)):
-        return FileResponse(image, headers=headers)
-    data, media_type = image
-    return Response(data, media_type=media_type, headers=headers)
+    return Response(data, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
