@@ -1,0 +1,45 @@
+"""`bulletin check`: everything worth a second look before sending, each with its file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bulletin.config import Config
+from bulletin.content import load_issue
+from bulletin.errors import BulletinError
+from bulletin.render.images import publish_image
+from bulletin.render.pipeline import render_edition
+
+#: Readers on metered phone data pay for every image; above this an issue is heavy for them.
+IMAGES_WEIGHT_LIMIT = 300 * 1024
+
+
+def check_issue(issue_dir: Path, cfg: Config) -> list[str]:
+    """The problems of an issue, as `WHERE: WHAT` lines; empty when it is ready to send.
+
+    An issue that cannot be built at all reports the one error that stops it.
+    """
+    try:
+        issue = load_issue(Path(issue_dir), cfg)
+    except BulletinError as e:
+        return [str(e)]
+    problems = [str(p) for p in issue.problems]
+    for lang in issue.languages:
+        try:
+            edition = render_edition(issue, lang, cfg)
+        except BulletinError as e:
+            problems.append(str(e))
+            break
+        problems.extend(w for w in edition.warnings if w not in problems)
+    total = 0
+    for name in sorted({img.name for img in issue.images if img.file is not None}):
+        try:
+            data, _type = publish_image(issue.path, name)
+        except BulletinError as e:
+            problems.append(str(e))
+            continue
+        total += len(data)
+    if total > IMAGES_WEIGHT_LIMIT:
+        problems.append(f"{issue.path / 'images'}: the issue's images weigh {total // 1024} KB after scaling; "
+                        f"readers on phone data pay for each one (aim for under {IMAGES_WEIGHT_LIMIT // 1024} KB)")
+    return problems
