@@ -1,0 +1,175 @@
+"""`bulletin send`, `bulletin worker` and `bulletin status`: thin wrappers over bulletin.deliver."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+
+from bulletin.config import Config
+from bulletin.errors import BulletinError, ContentError
+from bulletin.store.db import engine_for, session_scope
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "send",
+        help="send an issue to a list now, at a given time, or as a test to one address",
+        description="Without --at: send now, in the foreground, with a progress bar (Ctrl-C is safe: "
+        "`bulletin worker` resumes where it stopped). With --at: schedule it; `bulletin worker` sends it.",
+    )
+    p.add_argument("issue_dir", metavar="ISSUE_DIR", help="the issue folder, e.g. issues/2023-07")
+    p.add_argument("--list", dest="list_slug", metavar="SLUG", help="the list to send to")
+    p.add_argument("--at", metavar="ISO-DATETIME",
+                   help="schedule for this time; without an offset, in [organisation].timezone")
+    p.add_argument("--to", metavar="EMAIL", help="a test send of every edition to one address (subject marked [TEST])")
+    p.add_argument("--again", action="store_true",
+                   help="send an issue to a list that already received it (refused otherwise)")
+    p.set_defaults(handler=send_command)
+
+    w = subparsers.add_parser(
+        "worker",
+        help="fire scheduled sends and deliver unfinished ones",
+        description="Run the scheduler and deliver due and unfinished sends until stopped. Several workers, on "
+        "several machines sharing a PostgreSQL database, share the work without sending anyone twice.",
+    )
+    w.add_argument("--drain", action="store_true",
+                   help="deliver what is due or unfinished (waiting for retries of temporary failures), then exit")
+    w.set_defaults(handler=worker_command)
+
+    s = subparsers.add_parser("status", help="the sends with their figures: sent, failed, bounced, unsubscribed")
+    s.add_argument("send_id", nargs="?", type=int, metavar="SEND_ID", help="one send (default: all)")
+    s.add_argument("--json", action="store_true", help="print the figures as JSON")
+    s.set_defaults(handler=status_command)
+
+
+def _render(issue_dir: str, cfg: Config):
+    from bulletin.render.pipeline import render_issue
+
+    path = Path(issue_dir)
+    if not path.is_dir():
+        raise ContentError("no such issue folder", where=issue_dir)
+    return render_issue(path, cfg)
+
+
+class _Progress:
+    """A tqdm bar with rate and ETA on a terminal; nothing otherwise (logs stay readable)."""
+
+    def __init__(self, total: int, label: str):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="msg", desc=label, file=sys.stderr, disable=not sys.stderr.isatty(),
+                        dynamic_ncols=True)
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+
+    def __call__(self, status: str) -> None:
+        with self._lock:
+            self.counts[status] = self.counts.get(status, 0) + 1
+            self.bar.update(1)
+            self.bar.set_postfix(self.counts, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def send_command(args: argparse.Namespace, cfg: Config) -> int:
+    from bulletin.deliver import schedule, sends
+    from bulletin.deliver.engine import deliver_send
+
+    if args.to:
+        if args.at or args.again:
+            raise BulletinError("--to is a test send now: it takes neither --at nor --again", where="--to")
+        from bulletin.deliver.testsend import send_test
+
+        editions = _render(args.issue_dir, cfg)
+        engine = engine_for(cfg.database_url) if args.list_slug else None
+        for line in send_test(cfg, editions, args.to, engine=engine, list_slug=args.list_slug):
+            print(line)
+        return 0
+    if not args.list_slug:
+        raise BulletinError("which list? add --list SLUG (or --to EMAIL for a test send)", where="send")
+    at = schedule.parse_at(args.at, cfg.organisation.timezone) if args.at else None
+    editions = _render(args.issue_dir, cfg)
+    engine = engine_for(cfg.database_url)
+    with session_scope(engine) as session:
+        send = sends.create_send(session, issue_dir=Path(args.issue_dir).resolve(), list_slug=args.list_slug,
+                                 editions=editions, scheduled_at=at, again=args.again)
+        send_id = send.id
+        if at is None:
+            sends.start_send(session, send_id)
+    if at is not None:
+        schedule.schedule_send(engine, cfg, send_id, at)
+        local = at.astimezone(schedule.ZoneInfo(cfg.organisation.timezone))
+        print(f"send {send_id}: {editions[0].slug} to {args.list_slug} scheduled for "
+              f"{local:%Y-%m-%d %H:%M} ({cfg.organisation.timezone}); `bulletin worker` sends it")
+        return 0
+    with session_scope(engine) as session:
+        total = sends.get_send(session, send_id).total
+    progress = _Progress(total, f"send {send_id}")
+    try:
+        left = deliver_send(engine, cfg, send_id, wait_for_retries=True, progress=progress)
+    finally:
+        progress.close()
+    return _print_status(engine, [send_id], as_json=False, left=left)
+
+
+def worker_command(args: argparse.Namespace, cfg: Config) -> int:
+    import signal
+
+    from bulletin.deliver.worker import run_worker
+
+    engine = engine_for(cfg.database_url)
+    stop = threading.Event()
+
+    def _stop(signum, frame):  # finish the messages in hand, mark them, give the rest back
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    done: list[int] = []
+    try:
+        run_worker(engine, cfg, drain=args.drain, stop=stop, on_send_done=lambda send_id, left: done.append(send_id))
+    except KeyboardInterrupt:
+        stop.set()
+    if done:
+        return _print_status(engine, sorted(set(done)), as_json=False)
+    print("nothing to send")
+    return 0
+
+
+def status_command(args: argparse.Namespace, cfg: Config) -> int:
+    from bulletin.deliver.report import all_send_ids
+
+    engine = engine_for(cfg.database_url)
+    if args.send_id is not None:
+        ids = [args.send_id]
+    else:
+        with session_scope(engine) as session:
+            ids = all_send_ids(session)
+    return _print_status(engine, ids, as_json=args.json)
+
+
+def _print_status(engine, ids: list[int], *, as_json: bool, left=None) -> int:
+    from bulletin.deliver.report import send_report
+
+    with session_scope(engine) as session:
+        reports = [send_report(session, i) for i in ids]
+    if as_json:
+        json.dump(reports if len(ids) != 1 else reports[0], sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        return 0
+    if not reports:
+        print("no sends yet")
+    for r in reports:
+        print(
+            f"send {r['id']}: {r['issue']} to {r['list']} [{r['state']}] total {r['total']}, sent {r['sent']}, "
+            f"failed {r['failed']}, deferred {r['deferred']}, pending {r['pending']}, skipped {r['skipped']}, "
+            f"bounced {r['bounced']}, unsubscribed {r['unsubscribed']}"
+        )
+        for reason in r["failure_reasons"]:
+            print(f"  {reason['count']} failed: {reason['reason']}")
+    if left is not None and left.deferred:
+        print(f"{left.deferred} deferred: `bulletin worker` retries them")
+    return 0

@@ -1,0 +1,124 @@
+"""Creating and starting sends: the editions are stored with the send, the recipients snapshotted in one statement."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from bulletin.errors import DeliveryError, NotFoundError
+from bulletin.render.edition import RenderedEdition
+from bulletin.store import queries
+from bulletin.store.models import Delivery, Send, SendEdition, utcnow
+
+
+class AlreadySentError(DeliveryError):
+    """The same issue went (or is going) to the same list already."""
+
+
+def create_send(
+    session: Session,
+    *,
+    issue_dir: str | Path,
+    list_slug: str,
+    editions: Sequence[RenderedEdition],
+    scheduled_at: dt.datetime | None = None,
+    again: bool = False,
+) -> Send:
+    """A new send in state `scheduled` with its editions (primary first). Refuses a second send of the same issue
+    to the same list unless `again` is true (`bulletin send --again`)."""
+    if not editions:
+        raise DeliveryError("the issue has no edition to send", where=str(issue_dir))
+    ml = queries.get_list(session, list_slug)
+    slug = editions[0].slug
+    if not again:
+        earlier = session.scalars(
+            select(Send).where(Send.issue_slug == slug, Send.list_id == ml.id, Send.state != "cancelled").order_by(Send.id)
+        ).first()
+        if earlier is not None:
+            what = "is scheduled for" if earlier.state == "scheduled" else "was already sent to"
+            raise AlreadySentError(
+                f"issue {slug!r} {what} list {ml.slug!r} (send {earlier.id}, {earlier.state}); "
+                "to send it a second time on purpose, add --again",
+                where=str(issue_dir),
+            )
+    send = Send(
+        issue_slug=slug,
+        issue_dir=str(issue_dir),
+        language=editions[0].language,
+        list_id=ml.id,
+        state="scheduled",
+        scheduled_at=scheduled_at,
+    )
+    send.editions = [
+        SendEdition(language=e.language, subject=e.subject, preheader=e.preheader, html=e.html, text=e.text)
+        for e in editions
+    ]
+    session.add(send)
+    session.flush()
+    return send
+
+
+def get_send(session: Session, send_id: int) -> Send:
+    send = session.get(Send, send_id)
+    if send is None:
+        raise NotFoundError(f"no send {send_id} (see `bulletin status`)", where="SEND_ID")
+    return send
+
+
+def start_send(session: Session, send_id: int) -> bool:
+    """Snapshot the list's active subscribers into one delivery row each and mark the send running.
+
+    False when the send had been started already: a scheduler firing twice, or two workers, start it once
+    (the conditional UPDATE takes the row lock; the loser sees the new state)."""
+    started = session.execute(
+        update(Send)
+        .where(Send.id == send_id, Send.state == "scheduled")
+        .values(state="running", started_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if started.rowcount != 1:
+        return False
+    list_id = session.scalar(select(Send.list_id).where(Send.id == send_id))
+    recipients = (
+        queries.active_subscribers_select(list_id)
+        .add_columns(literal(send_id), literal("pending"), literal(0))
+        .order_by(None)
+    )
+    session.execute(
+        insert(Delivery).from_select(["subscriber_id", "email", "language", "send_id", "status", "attempts"], recipients)
+    )
+    total = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.send_id == send_id))
+    session.execute(
+        update(Send).where(Send.id == send_id).values(total=total).execution_options(synchronize_session=False)
+    )
+    return True
+
+
+def cancel_send(session: Session, send_id: int) -> None:
+    """Stop a scheduled or running send: rows not yet sent are marked skipped."""
+    send = get_send(session, send_id)
+    if send.state in ("done", "cancelled"):
+        raise DeliveryError(f"send {send_id} is {send.state} already", where="SEND_ID")
+    send.state = "cancelled"
+    send.finished_at = utcnow()
+    session.execute(
+        update(Delivery)
+        .where(Delivery.send_id == send_id, Delivery.status.in_(("pending", "deferred")))
+        .values(status="skipped", last_error="send cancelled")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def editions_of(session: Session, send: Send) -> dict[str, RenderedEdition]:
+    """The stored editions by language, so that a resumed send mails the same bytes as the first run."""
+    rows = session.scalars(select(SendEdition).where(SendEdition.send_id == send.id)).all()
+    return {
+        r.language: RenderedEdition(
+            slug=send.issue_slug, language=r.language, subject=r.subject, preheader=r.preheader, html=r.html, text=r.text
+        )
+        for r in rows
+    }

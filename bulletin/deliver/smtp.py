@@ -1,0 +1,117 @@
+"""The SMTP transport: one reused connection (STARTTLS, TLS or plain, with authentication) per delivery thread.
+
+Replies are sorted the way mail servers mean them: 4xx and dropped connections are temporary, 5xx for a
+recipient or a message are permanent. A server that refuses our login or our sender refuses everybody, so
+that stops the send (a DeliveryError) instead of marking every recipient failed.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+
+from bulletin.deliver.transport import PermanentFailure, TemporaryFailure
+from bulletin.errors import DeliveryError
+
+
+def _reply(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+    return f"{code} {' '.join(text.split())}"
+
+
+def _failure(code: int, message: bytes | str) -> TemporaryFailure | PermanentFailure:
+    kind = TemporaryFailure if 400 <= code < 500 else PermanentFailure
+    return kind(_reply(code, message), code)
+
+
+class SmtpTransport:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        security: str = "none",
+        username: str = "",
+        password: str | None = None,
+        timeout: float = 30.0,
+        tls_context: ssl.SSLContext | None = None,
+    ):
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password, self.timeout = username, password, timeout
+        self.tls_context = tls_context
+        self._conn: smtplib.SMTP | None = None
+
+    @classmethod
+    def from_config(cls, cfg) -> SmtpTransport:
+        s = cfg.smtp
+        password = cfg.env_secret("smtp", s.password_env) if s.username else None
+        return cls(s.host, s.port, security=s.security, username=s.username, password=password, timeout=s.timeout)
+
+    def _connect(self) -> smtplib.SMTP:
+        context = self.tls_context or ssl.create_default_context()
+        try:
+            if self.security == "ssl":
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            else:
+                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            conn.ehlo()
+            if self.security == "starttls":
+                if not conn.has_extn("starttls"):
+                    conn.close()
+                    raise DeliveryError("the server does not offer STARTTLS", where="[smtp].security")
+                conn.starttls(context=context)
+                conn.ehlo()
+            if self.username:
+                conn.login(self.username, self.password or "")
+        except smtplib.SMTPAuthenticationError as e:
+            raise DeliveryError(f"the server refused the login: {_reply(e.smtp_code, e.smtp_error)}", where="[smtp].username")
+        except smtplib.SMTPResponseException as e:
+            raise _failure(e.smtp_code, e.smtp_error)
+        except ssl.SSLError as e:
+            raise DeliveryError(f"TLS failed with {self.host}:{self.port}: {e}", where="[smtp].security")
+        except (OSError, smtplib.SMTPException) as e:
+            raise TemporaryFailure(f"cannot connect to {self.host}:{self.port}: {e}")
+        return conn
+
+    def send(self, envelope_from: str, recipients: list[str], message: bytes) -> None:
+        if self._conn is None:
+            self._conn = self._connect()
+        conn = self._conn
+        try:
+            # Bytes, not send_message(): the bytes were signed as they are and must not be refolded.
+            refused = conn.sendmail(envelope_from, recipients, message)
+        except smtplib.SMTPRecipientsRefused as e:
+            code, text = next(iter(e.recipients.values()))
+            raise _failure(code, text)
+        except smtplib.SMTPSenderRefused as e:
+            if 400 <= e.smtp_code < 500:
+                raise _failure(e.smtp_code, e.smtp_error)
+            raise DeliveryError(f"the server refused the sender {envelope_from}: {_reply(e.smtp_code, e.smtp_error)}",
+                                where="[delivery].return_path")
+        except smtplib.SMTPResponseException as e:
+            if e.smtp_code in (421, -1):
+                self._drop()
+            raise _failure(e.smtp_code, e.smtp_error)
+        except (smtplib.SMTPServerDisconnected, OSError, socket.timeout) as e:
+            self._drop()
+            raise TemporaryFailure(f"connection lost: {e or type(e).__name__}")
+        if refused:
+            code, text = next(iter(refused.values()))
+            raise _failure(code, text)
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.quit()
+            except (smtplib.SMTPException, OSError):
+                conn.close()
