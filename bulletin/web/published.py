@@ -32,9 +32,10 @@ def _public_sends(session: Session):
     )
 
 
-def _pick(editions: list[SendEdition], language: str) -> SendEdition | None:
-    by_language = {e.language: e for e in editions}
-    return by_language.get(language) or (editions[0] if editions else None)
+def _pick(send: Send, language: str) -> SendEdition | None:
+    """The edition in `language`, else the issue's primary one (what such a subscriber was sent)."""
+    by_language = {e.language: e for e in sorted(send.editions, key=lambda e: e.language)}
+    return by_language.get(language) or by_language.get(send.language) or next(iter(by_language.values()), None)
 
 
 def archived_issues(session: Session, language: str) -> list[ArchivedIssue]:
@@ -43,7 +44,7 @@ def archived_issues(session: Session, language: str) -> list[ArchivedIssue]:
     for send in session.scalars(_public_sends(session)):
         if send.issue_slug in seen:
             continue
-        edition = _pick(sorted(send.editions, key=lambda e: e.language), language)
+        edition = _pick(send, language)
         if edition is None:
             continue
         when = send.started_at or send.created_at
@@ -58,7 +59,7 @@ def latest_send(session: Session, slug: str) -> Send | None:
 
 def web_copy(send: Send, language: str, *, archive_url: str, subscribe_url: str) -> tuple[str, str]:
     """(language, html) of the issue as a web page: the email with its personal markers filled with public values."""
-    edition = _pick(sorted(send.editions, key=lambda e: e.language), language)
+    edition = _pick(send, language)
     if edition is None:
         raise LookupError(send.issue_slug)
     rendered = RenderedEdition(send.issue_slug, edition.language, edition.subject, edition.preheader, edition.html,
