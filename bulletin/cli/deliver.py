@@ -170,6 +170,10 @@ def _print_status(engine, ids: list[int], *, as_json: bool, left=None) -> int:
         )
         for reason in r["failure_reasons"]:
             print(f"  {reason['count']} failed: {reason['reason']}")
+        if r["bounced"] or r["complaints"]:
+            print(f"  bounced {r['bounced_hard']} hard, {r['bounced_soft']} soft; {r['complaints']} complaints")
+        for reason in r["bounce_reasons"]:
+            print(f"  {reason['count']} bounced: {reason['reason']}")
     if left is not None and left.deferred:
         print(f"{left.deferred} deferred: `bulletin worker` retries them")
     return 0

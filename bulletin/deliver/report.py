@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bulletin.bounces.report import bounce_figures
 from bulletin.deliver.sends import get_send
 from bulletin.store.models import Delivery, Event, MailingList, Send
 
@@ -40,6 +41,7 @@ def send_report(session: Session, send_id: int) -> dict:
             .group_by(Event.kind)
         ).all()
     )
+    bounces = bounce_figures(session, send_id)
     return {
         "id": send.id,
         "issue": send.issue_slug,
@@ -54,9 +56,10 @@ def send_report(session: Session, send_id: int) -> dict:
         "deferred": by_status.get("deferred", 0),
         "pending": by_status.get("pending", 0) + by_status.get("claimed", 0),
         "skipped": by_status.get("skipped", 0),
-        "bounced": events.get("bounce_hard", 0) + events.get("bounce_soft", 0),
+        "bounced": bounces["bounced_hard"] + bounces["bounced_soft"],
         "unsubscribed": events.get("unsubscribe", 0),
         "failure_reasons": [{"reason": r or "", "count": n} for r, n in reasons],
+        **bounces,
     }
 
 
