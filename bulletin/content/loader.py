@@ -215,9 +215,8 @@ class _Loader:
         body_line = fm_lines + 1
         # python-frontmatter strips leading blank lines of the body; count them back for line numbers.
         rest = text.split("\n")[fm_lines:]
-        while rest and not rest[0].strip():
-            rest.pop(0)
-            body_line += 1
+        first = next((i for i, ln in enumerate(rest) if ln.strip()), 0)
+        body_line += first
         return meta, body, body_line
 
     def _text(self, meta: dict, key: str, path: Path, required: bool = False) -> str:

@@ -8,12 +8,23 @@ import re
 
 from premailer import Premailer
 
+from bulletin.errors import RenderError
+
 DOCTYPE = "<!doctype html>"
 _DOCTYPE_RE = re.compile(r"^\s*<!doctype[^>]*>", re.I)
+_STYLESHEET_LINK = re.compile(r"<link\b[^>]*\brel=[\"']?stylesheet[^>]*>", re.I)
 
 
 def inline_css(html: str) -> str:
-    """Inline the head styles into the elements, keeping media queries in <head>."""
+    """Inline the head styles into the elements, keeping media queries in <head>.
+
+    A remote stylesheet is refused rather than fetched: the build must not depend on the network, and most
+    mail apps would not load it either.
+    """
+    link = _STYLESHEET_LINK.search(html)
+    if link:
+        raise RenderError(f"remote stylesheet {link.group(0)}: put the CSS in templates/styles.css instead",
+                          where="templates", line=None)
     doctype = _DOCTYPE_RE.match(html)
     out = Premailer(
         html,
