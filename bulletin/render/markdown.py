@@ -15,7 +15,7 @@ def to_html(body: str, image_src: Callable[[str], str]) -> str:
     md = parser()
     default_image = md.renderer.rules.get("image")
 
-    def image(tokens, idx, options, env):
+    def image(self, tokens, idx, options, env):
         tok = tokens[idx]
         tok.attrSet("src", image_src(str(tok.attrGet("src") or "")))
         # Mail apps ignore CSS max-width in places; the attribute keeps wide images inside the column.

@@ -22,20 +22,26 @@ _SHARE_SOCIAL = re.compile(r'<mj-social-element\b[^>]*\bname="(?P<name>[a-z]+)"'
 _NO_SHARE_FORM = {"web"}
 
 
-def include_loader(templates_dir: Path):
-    """An mj-include loader that reads only files inside `templates_dir` (no `../`, no absolute paths)."""
-    root = templates_dir.resolve()
+class IncludeLoader:
+    """An mj-include loader that reads only files inside `templates_dir` (no `../`, no absolute paths).
 
-    def load(path: str) -> str:
-        target = (root / path).resolve()
-        if Path(path).is_absolute() or not target.is_relative_to(root):
-            raise RenderError(f"mj-include {path!r} points outside the templates folder", where=root)
+    mjml-python reports a failed include without its cause, so the refusal is kept here to be raised.
+    """
+
+    def __init__(self, templates_dir: Path):
+        self.root = templates_dir.resolve()
+        self.error: RenderError | None = None
+
+    def __call__(self, path: str) -> str:
+        target = (self.root / path).resolve()
+        if Path(path).is_absolute() or not target.is_relative_to(self.root):
+            self.error = RenderError(f"mj-include {path!r} points outside the templates folder", where=self.root)
+            raise self.error
         try:
             return target.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise RenderError(f"mj-include {path!r}: no such file", where=root)
-
-    return load
+        except OSError:
+            self.error = RenderError(f"mj-include {path!r}: no such file in the templates folder", where=self.root)
+            raise self.error
 
 
 def _line_of(source: str, index: int) -> int:
@@ -59,14 +65,11 @@ def check_mjml(source: str, where: str) -> None:
 def compile_mjml(source: str, templates_dir: Path, where: str = "email.mjml") -> str:
     """HTML for an MJML document (checked first); RenderError with the line where mjml-python stops."""
     check_mjml(source, where)
-    loader = include_loader(templates_dir)
+    loader = IncludeLoader(templates_dir)
     try:
         # fonts={}: no Google Fonts <link> — readers pay for every byte, and system fonts are fine.
         return mjml2html(source, disable_comments=True, fonts={}, include_loader=loader)
-    except RenderError:
-        raise
     except Exception as e:  # mjml-python raises plain ValueError/RuntimeError with a parser message
-        cause = e.__cause__ or e.__context__
-        if isinstance(cause, RenderError):
-            raise cause
+        if loader.error is not None:
+            raise loader.error from None
         raise RenderError(f"MJML did not compile: {e}", where=where)
