@@ -111,3 +111,14 @@ def test_nothing_but_the_issues_images_is_served(site, issues, name):
 def test_healthz(site):
     r = httpx.get(f"{site.url}/healthz")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_pages_carry_the_organisations_name_and_logo(make_config, db_url, tmp_path):
+    org = '[organisation]\nname = "Association Kènèya Bamako"\nshort_name = "Kènèya"\nlogo = "static/logo.png"\n'
+    with live_site(make_config, db_url, tmp_path, sections=org) as site:
+        for path in ("/archive", "/subscribe", "/unsubscribe/forged"):
+            page = httpx.get(f"{site.url}{path}").text
+            assert f'<img src="{site.url}/static/logo.png" alt="Kènèya">' in page, path
+            assert "Association Kènèya Bamako" in page and "· Kènèya</title>" in page, path
+            assert "IMRAP" not in page, path

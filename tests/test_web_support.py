@@ -32,13 +32,16 @@ class LiveSite:
 
 
 @contextmanager
-def live_site(make_config, db_url: str, tmp_path: Path, extra: str = "") -> Iterator[LiveSite]:
-    """`bulletin serve` on a free port of 127.0.0.1, its base_url pointing at itself, mail to a maildir."""
+def live_site(make_config, db_url: str, tmp_path: Path, extra: str = "", sections: str = "") -> Iterator[LiveSite]:
+    """`bulletin serve` on a free port of 127.0.0.1, its base_url pointing at itself, mail to a maildir.
+
+    `extra`: more [web] keys; `sections`: more TOML sections."""
     sock = free_port()
     port = sock.getsockname()[1]
     outbox = tmp_path / "outbox"
     cfg = make_config(
-        f'[web]\nbase_url = "http://127.0.0.1:{port}"\n{extra}\n[delivery]\noutbox = "{outbox}"\n', db_url=db_url
+        f'[web]\nbase_url = "http://127.0.0.1:{port}"\n{extra}\n[delivery]\noutbox = "{outbox}"\n{sections}',
+        db_url=db_url,
     )
     app = create_app(cfg)
     with background(app, sock) as url:

@@ -10,16 +10,16 @@ from babel.dates import format_date
 CATALOGUE: dict[str, dict[str, str]] = {
     "fr": {
         "unsubscribe.title": "Se désinscrire",
-        "unsubscribe.question": "Voulez-vous vous désinscrire de « {list} » ?",
-        "unsubscribe.address": "Adresse : {email}",
+        "unsubscribe.question": "Voulez-vous vous désinscrire de «\u00a0{list}\u00a0»\u00a0?",
+        "unsubscribe.address": "Adresse\u00a0: {email}",
         "unsubscribe.button": "Me désinscrire",
         "unsubscribe.done.title": "Vous êtes désinscrit",
-        "unsubscribe.done": "{email} ne recevra plus « {list} ».",
-        "unsubscribe.undo": "C'était une erreur ? Vous pouvez vous réinscrire.",
+        "unsubscribe.done": "{email} ne recevra plus «\u00a0{list}\u00a0».",
+        "unsubscribe.undo": "C'était une erreur\u00a0? Vous pouvez vous réinscrire.",
         "unsubscribe.undo.button": "Me réinscrire",
-        "unsubscribe.not_subscribed": "{email} ne reçoit pas « {list} » actuellement.",
+        "unsubscribe.not_subscribed": "{email} ne reçoit pas «\u00a0{list}\u00a0» actuellement.",
         "resubscribe.done.title": "Vous êtes de nouveau inscrit",
-        "resubscribe.done": "{email} recevra de nouveau « {list} ».",
+        "resubscribe.done": "{email} recevra de nouveau «\u00a0{list}\u00a0».",
         "subscribe.title": "S'abonner",
         "subscribe.intro": "Recevez chaque mois les nouvelles de {org} par courriel.",
         "subscribe.email": "Adresse électronique",
@@ -33,15 +33,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "subscribe.sent.title": "Vérifiez votre boîte de réception",
         "subscribe.sent": "Si l'adresse {email} peut être abonnée, un message vient de lui être envoyé. "
         "Cliquez sur le lien qu'il contient pour confirmer votre abonnement.",
-        "subscribe.mail.subject": "Confirmez votre abonnement à « {list} »",
+        "subscribe.mail.subject": "Confirmez votre abonnement à «\u00a0{list}\u00a0»",
         "subscribe.mail.body": "Bonjour,\n\nQuelqu'un (vous, espérons-le) a demandé l'abonnement de cette adresse à "
-        "« {list} » de {org}.\n\nPour confirmer, ouvrez ce lien :\n{url}\n\nSi vous n'avez rien demandé, "
-        "ignorez ce message : vous ne serez pas abonné.\n\n{org}\n",
+        "«\u00a0{list}\u00a0» de {org}.\n\nPour confirmer, ouvrez ce lien\u00a0:\n{url}\n\nSi vous n'avez rien demandé, "
+        "ignorez ce message\u00a0: vous ne serez pas abonné.\n\n{org}\n",
         "confirm.title": "Confirmer l'abonnement",
-        "confirm.question": "Confirmez-vous l'abonnement de {email} à « {list} » ?",
+        "confirm.question": "Confirmez-vous l'abonnement de {email} à «\u00a0{list}\u00a0»\u00a0?",
         "confirm.button": "Confirmer mon abonnement",
         "confirm.done.title": "Abonnement confirmé",
-        "confirm.done": "Merci ! {email} recevra « {list} ».",
+        "confirm.done": "Merci\u00a0! {email} recevra «\u00a0{list}\u00a0».",
         "error.title": "Lien non valide",
         "error.token": "Ce lien n'est pas valide ou a expiré. Vérifiez que vous l'avez copié en entier.",
         "error.not_found.title": "Page introuvable",
