@@ -48,7 +48,7 @@ def jpeg_bytes(width: int, height: int) -> bytes:
 
     from PIL import Image
 
-    img = Image.radial_gradient("L").resize((width, height)).convert("RGB")
+    img = Image.effect_noise((width, height), 80).convert("RGB")  # noise: a photo-like, poorly compressible file
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=95)
     return buf.getvalue()

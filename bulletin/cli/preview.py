@@ -51,9 +51,10 @@ _PAGE = """<!doctype html>
 class Preview:
     """The issue rendered afresh after each change on disk; the last error instead when it does not build."""
 
-    def __init__(self, issue_dir: Path, cfg: Config):
+    def __init__(self, issue_dir: Path, cfg: Config, templates_dir: Path | None = None):
         self.issue_dir = Path(issue_dir)
         self.cfg = cfg
+        self.templates_dir = Path(templates_dir) if templates_dir else TEMPLATES_DIR
         self.version = 0
         self._lock = threading.Lock()
         self._rendered_version = -1
@@ -68,7 +69,7 @@ class Preview:
         with self._lock:
             if self._rendered_version != self.version:
                 try:
-                    self._editions, self._error = render_issue(self.issue_dir, self.cfg), None
+                    self._editions, self._error = render_issue(self.issue_dir, self.cfg, templates_dir=self.templates_dir), None
                 except BulletinError as e:
                     self._editions, self._error = [], str(e)
                 self._rendered_version = self.version
@@ -147,11 +148,12 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
 class PreviewServer:
     """The preview's HTTP server and its file watcher; `start()` runs both in background threads."""
 
-    def __init__(self, issue_dir: Path, cfg: Config, host: str = "127.0.0.1", port: int = 8025):
+    def __init__(self, issue_dir: Path, cfg: Config, host: str = "127.0.0.1", port: int = 8025,
+                 templates_dir: Path | None = None):
         issue_dir = Path(issue_dir)
         if not issue_dir.is_dir():
             raise ContentError("issue folder not found", where=issue_dir)
-        self.preview = Preview(issue_dir, cfg)
+        self.preview = Preview(issue_dir, cfg, templates_dir)
         try:
             self.httpd = ThreadingHTTPServer((host, port), _handler(self.preview))
         except OSError as e:
@@ -165,7 +167,7 @@ class PreviewServer:
         return f"http://{host}:{port}/"
 
     def _watch(self) -> None:
-        paths = [self.preview.issue_dir, TEMPLATES_DIR] if TEMPLATES_DIR.is_dir() else [self.preview.issue_dir]
+        paths = [self.preview.issue_dir, self.preview.templates_dir]
         for _changes in watchfiles.watch(*paths, stop_event=self._stop, debounce=200, step=50,
                                          rust_timeout=500, yield_on_timeout=False):
             self.preview.changed()
@@ -185,8 +187,9 @@ class PreviewServer:
             t.join(timeout=5)
 
 
-def serve_preview(issue_dir: Path, cfg: Config, host: str = "127.0.0.1", port: int = 8025) -> None:
-    server = PreviewServer(issue_dir, cfg, host, port)
+def serve_preview(issue_dir: Path, cfg: Config, host: str = "127.0.0.1", port: int = 8025,
+                  templates_dir: Path | None = None) -> None:
+    server = PreviewServer(issue_dir, cfg, host, port, templates_dir)
     server.start()
     print(f"Preview of {issue_dir} at {server.url} (Ctrl-C to stop)", file=sys.stderr)
     try:

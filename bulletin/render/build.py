@@ -35,13 +35,13 @@ class BuildResult:
     written: list[Path]
 
 
-def build_issue(issue_dir: Path, cfg: Config, out_dir: Path) -> BuildResult:
+def build_issue(issue_dir: Path, cfg: Config, out_dir: Path, *, templates_dir: Path | None = None) -> BuildResult:
     """Render every edition and write `<slug>.<lang>.html`/`.txt` plus the published images.
 
     Everything is rendered in memory first, so a bad issue leaves `out_dir` as it was.
     """
     issue_dir = Path(issue_dir)
-    editions = render_issue(issue_dir, cfg)
+    editions = render_issue(issue_dir, cfg, templates_dir=templates_dir)
     slug = editions[0].slug
     files: dict[str, bytes] = {}
     # Built pages use the local copies of the issue's images, so they open without `bulletin serve`.

@@ -14,7 +14,7 @@ from bulletin.render.pipeline import render_edition
 IMAGES_WEIGHT_LIMIT = 300 * 1024
 
 
-def check_issue(issue_dir: Path, cfg: Config) -> list[str]:
+def check_issue(issue_dir: Path, cfg: Config, *, templates_dir: Path | None = None) -> list[str]:
     """The problems of an issue, as `WHERE: WHAT` lines; empty when it is ready to send.
 
     An issue that cannot be built at all reports the one error that stops it.
@@ -26,7 +26,7 @@ def check_issue(issue_dir: Path, cfg: Config) -> list[str]:
     problems = [str(p) for p in issue.problems]
     for lang in issue.languages:
         try:
-            edition = render_edition(issue, lang, cfg)
+            edition = render_edition(issue, lang, cfg, templates_dir=templates_dir)
         except BulletinError as e:
             problems.append(str(e))
             break

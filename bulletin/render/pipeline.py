@@ -80,7 +80,7 @@ def render_edition(issue: Issue, language: str, cfg: Config, *, clock: _Clock | 
     with clock("text"):
         text = _render_template(env, TEXT_TEMPLATE, {**context, "rule": "-" * 60})
         text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
-    warnings = [str(p) for p in issue.problems] + size_warnings(html, where=f"{issue.slug} ({language})")
+    warnings = [str(p) for p in issue.problems] + size_warnings(html, where=f"{issue.path} ({content.language} edition)")
     return RenderedEdition(slug=issue.slug, language=content.language, subject=content.subject,
                            preheader=content.preheader, html=html, text=text, warnings=tuple(warnings))
 
