@@ -32,15 +32,16 @@ class LiveSite:
 
 
 @contextmanager
-def live_site(make_config, db_url: str, tmp_path: Path, extra: str = "", sections: str = "") -> Iterator[LiveSite]:
+def live_site(make_config, db_url: str, tmp_path: Path, extra: str = "", sections: str = "",
+              delivery: str = "") -> Iterator[LiveSite]:
     """`bulletin serve` on a free port of 127.0.0.1, its base_url pointing at itself, mail to a maildir.
 
-    `extra`: more [web] keys; `sections`: more TOML sections."""
+    `extra`: more [web] keys; `delivery`: more [delivery] keys; `sections`: more TOML sections."""
     sock = free_port()
     port = sock.getsockname()[1]
     outbox = tmp_path / "outbox"
     cfg = make_config(
-        f'[web]\nbase_url = "http://127.0.0.1:{port}"\n{extra}\n[delivery]\noutbox = "{outbox}"\n{sections}',
+        f'[web]\nbase_url = "http://127.0.0.1:{port}"\n{extra}\n[delivery]\noutbox = "{outbox}"\n{delivery}\n{sections}',
         db_url=db_url,
     )
     app = create_app(cfg)
@@ -54,7 +55,7 @@ class Sample:
     john: int  # English, on "actualites" only
     actualites: int
     partenaires: int
-    send: int  # "2023-07" sent to "actualites"
+    send: int  # "2023-06" sent to "actualites"
 
 
 def seed(engine: Engine) -> Sample:
@@ -71,7 +72,7 @@ def seed(engine: Engine) -> Sample:
             Subscription(subscriber_id=awa.id, list_id=partenaires.id, status="subscribed"),
             Subscription(subscriber_id=john.id, list_id=actualites.id, status="subscribed"),
         ])
-        send = Send(issue_slug="2023-07", issue_dir="/nonexistent/2023-07", list_id=actualites.id, state="done",
+        send = Send(issue_slug="2023-06", issue_dir="/nonexistent/2023-06", list_id=actualites.id, state="done",
                     started_at=dt.datetime(2023, 7, 15, 9, tzinfo=dt.timezone.utc))
         send.editions = [SendEdition(language="fr", subject="Bulletin de juillet", html="<p>x</p>", text="x")]
         s.add(send)
