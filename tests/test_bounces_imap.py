@@ -27,7 +27,7 @@ from bulletin.cli import main
 from bulletin.store.db import engine_for, session_scope
 from bulletin.store.models import Event, Subscriber
 
-from tests.test_bounces_ingest import _corpus, _setup, _state
+from test_bounces_ingest import _corpus, _setup, _state
 
 CORPUS = Path(__file__).parent / "bounce_corpus"
 EXPECTED = tomllib.loads((CORPUS / "expected.toml").read_text(encoding="utf-8"))
