@@ -91,3 +91,27 @@ def test_one_click_from_a_received_message_stops_the_next_send(make_config, db_u
         assert set(inbox.take()) == {"john@example.com"}
         send(site.cfg, "2022-08", "partenaires", tmp_path)
         assert set(inbox.take()) == {"awa.traore@example.org"}, "only that list"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_sent_issue_is_in_the_archive_with_its_images(make_config, db_url, tmp_path, smtp):
+    inbox, port = smtp
+    smtp_section = f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 10.0\n'
+    with live_site(make_config, db_url, tmp_path, delivery='transport = "smtp"', sections=smtp_section) as site:
+        seed(site.engine)
+        send(site.cfg, "2023-07", "actualites", tmp_path)
+        received = inbox.take()["awa.traore@example.org"].get_body(("html",)).get_content()
+        images = sorted(set(re.findall(rf'{re.escape(site.url)}/archive/2023-07/images/[^"\s)]+', received)))
+        assert images, "the sample issue has local images"
+
+        index = httpx.get(f"{site.url}/archive", headers={"Accept-Language": "fr"})
+        assert f'href="{site.url}/archive/2023-07?lang=fr"' in index.text
+        page = httpx.get(f"{site.url}/archive/2023-07", headers={"Accept-Language": "fr"})
+        assert page.status_code == 200 and "%%" not in page.text and "/unsubscribe/" not in page.text
+        assert "awa" not in page.text.lower()
+        for url in images:
+            assert url.replace("&amp;", "&") in page.text.replace("&amp;", "&")
+            r = httpx.get(url.replace("&amp;", "&"))
+            assert r.status_code == 200 and r.headers["content-type"].startswith("image/"), url
+        en = httpx.get(f"{site.url}/archive/2023-07?lang=en")
+        assert en.headers["content-language"] == "en" and en.text != page.text
