@@ -6,6 +6,7 @@ real dropped connections, so the client code under test runs exactly as against 
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import os
@@ -61,6 +62,7 @@ class Recorder:
     perm_fail: set[str] = field(default_factory=set)
     drop_every: int = 0
     on_accept: Callable[[Received, int], None] | None = None
+    delay: float = 0.0
     received: list[Received] = field(default_factory=list)
     attempts: Counter = field(default_factory=Counter)
     mails: int = 0
@@ -92,6 +94,8 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.received.append(Received(envelope.mail_from, rcpt, envelope.original_content))
@@ -123,11 +127,15 @@ class SmtpServer:
 
 
 def smtp_toml(port: int, extra: str = "") -> str:
-    return (
-        "[delivery]\ntransport = \"smtp\"\nreturn_path = \"bounces+{token}@imrap-mali.org\"\n"
-        "retry_initial_seconds = 0.05\nretry_max_seconds = 0.2\n" + extra +
-        f"\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntimeout = 10.0\n"
-    )
+    """[delivery] and [smtp] for the test server; `extra` holds [delivery] keys that override the test defaults."""
+    delivery = {"transport": '"smtp"', "return_path": '"bounces+{token}@imrap-mali.org"',
+                "retry_initial_seconds": "0.05", "retry_max_seconds": "0.2"}
+    for line in extra.splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            delivery[k.strip()] = v.strip()
+    body = "".join(f"{k} = {v}\n" for k, v in delivery.items())
+    return f"[delivery]\n{body}\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntimeout = 10.0\n"
 
 
 def dkim_key(folder: Path) -> tuple[Path, bytes]:

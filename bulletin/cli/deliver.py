@@ -148,16 +148,17 @@ def status_command(args: argparse.Namespace, cfg: Config) -> int:
     else:
         with session_scope(engine) as session:
             ids = all_send_ids(session)
-    return _print_status(engine, ids, as_json=args.json)
+    return _print_status(engine, ids, as_json=args.json, one=args.send_id is not None)
 
 
-def _print_status(engine, ids: list[int], *, as_json: bool, left=None) -> int:
+def _print_status(engine, ids: list[int], *, as_json: bool, left=None, one: bool = True) -> int:
+    """Print the figures; `--json` gives one object for `status SEND_ID`, a list for `status`."""
     from bulletin.deliver.report import send_report
 
     with session_scope(engine) as session:
         reports = [send_report(session, i) for i in ids]
     if as_json:
-        json.dump(reports if len(ids) != 1 else reports[0], sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(reports[0] if one else reports, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
     if not reports:

@@ -111,13 +111,13 @@ _MARK = (
         last_error=bindparam("b_error"),
         next_attempt_at=bindparam("b_next"),
         sent_at=bindparam("b_sent_at"),
-        claimed_by=None,
     )
 )
 
 
 def mark(session: Session, worker_id: str, outcomes: list[Outcome]) -> None:
-    """Record what happened to claimed rows (only rows this worker still holds)."""
+    """Record what happened to claimed rows (only rows this worker still holds). `claimed_by` stays: it says
+    which worker sent a message."""
     if not outcomes:
         return
     now = utcnow()
