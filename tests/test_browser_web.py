@@ -111,3 +111,19 @@ def test_subscribe_and_confirm_from_the_mail(site, phone):
         assert (fatoumata.name, fatoumata.language) == ("Fatoumata Diallo", "fr")
         fid = fatoumata.id
     assert status(site.engine, fid, sample.partenaires) == "subscribed"
+
+
+def test_archive_of_a_sent_issue_at_phone_width(site, phone, tmp_path):
+    from test_web_end_to_end import send
+
+    seed(site.engine)
+    send(site.cfg, "2023-07", "actualites", tmp_path)  # to the maildir outbox
+    phone.goto(f"{site.url}/archive")
+    shot(phone, "archive-index")
+    phone.locator("ul.issues a").first.click()
+    phone.wait_for_load_state("networkidle")
+    assert "/archive/2023-07" in phone.url
+    broken = phone.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
+    local = [src for src in broken if src.startswith(site.url)]
+    assert local == [], "every image of the issue is served"
+    shot(phone, "archive-issue")
