@@ -172,7 +172,7 @@ def _print_status(engine, ids: list[int], *, as_json: bool, left=None, one: bool
         for reason in r["failure_reasons"]:
             print(f"  {reason['count']} failed: {reason['reason']}")
         if r["bounced"] or r["complaints"]:
-            print(f"  bounced {r['bounced_hard']} hard, {r['bounced_soft']} soft; {r['complaints']} complaints")
+            print(f"  bounced: {r['bounced_hard']} hard, {r['bounced_soft']} soft; complaints: {r['complaints']}")
         for reason in r["bounce_reasons"]:
             print(f"  {reason['count']} bounced: {reason['reason']}")
     if left is not None and left.deferred:
