@@ -134,8 +134,10 @@ def test_check_lists_every_problem_with_file_and_line(tmp_path, capsys):
 def test_check_reports_heavy_images_and_an_oversized_email(tmp_path, capsys):
     big_body = "\n\n".join(f"Paragraphe {i} : " + "texte " * 150 for i in range(120))
     files = {**MINIMAL, "news/01-bamako.md": "---\ntitle: Long\n---\n" + big_body + "\n"}
-    for i in range(4):
-        files[f"news/0{i + 2}-photo.md"] = f"---\ntitle: P{i}\nimage: images/p{i}.jpg\nimage_alt: photo {i}\n---\nT\n"
+    # one photo in front matter, one in a Markdown body: each alone is under the limit, together over it
+    files["news/02-photo.md"] = "---\ntitle: P0\nimage: images/p0.jpg\nimage_alt: photo 0\n---\nT\n"
+    files["news/03-photo.md"] = "---\ntitle: P1\n---\n![photo 1](../images/p1.jpg)\n"
+    for i in range(2):
         files[f"images/p{i}.jpg"] = jpeg_bytes(3000, 2000)
     rc, stdout, _ = run(capsys, "check", write_issue(tmp_path, files))
     assert rc == 1

@@ -262,3 +262,11 @@ def test_stage_timings_are_reported(tmp_path):
     timings: dict[str, float] = {}
     render_issue(write_issue(tmp_path, MINIMAL), Config(), timings=timings)
     assert set(timings) == {"load", "jinja", "mjml", "inline", "text"} and all(v > 0 for v in timings.values())
+
+
+def test_outlook_fallback_survives_inlining(samples):
+    h = samples["2023-07"][0].html
+    # MJML's fixed-width "ghost tables" for Outlook live in conditional comments that premailer must keep.
+    assert h.count("<!--[if mso | IE]>") > 10
+    assert re.search(r'<!--\[if mso \| IE\]><table[^>]*width="600"', h)
+    assert "<o:OfficeDocumentSettings>" in h or "mso" in h.split("</head>")[0]

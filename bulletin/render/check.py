@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bulletin.config import Config
-from bulletin.content import load_issue
+from bulletin.content import Issue, load_issue
+from bulletin.content.markdown import references
 from bulletin.errors import BulletinError
 from bulletin.render.images import publish_image
 from bulletin.render.pipeline import render_edition
@@ -32,7 +33,7 @@ def check_issue(issue_dir: Path, cfg: Config, *, templates_dir: Path | None = No
             break
         problems.extend(w for w in edition.warnings if w not in problems)
     total = 0
-    for name in sorted({img.name for img in issue.images if img.file is not None}):
+    for name in sorted(_local_image_names(issue)):
         try:
             data, _type = publish_image(issue.path, name)
         except BulletinError as e:
@@ -43,3 +44,15 @@ def check_issue(issue_dir: Path, cfg: Config, *, templates_dir: Path | None = No
         problems.append(f"{issue.path / 'images'}: the issue's images weigh {total // 1024} KB after scaling; "
                         f"readers on phone data pay for each one (aim for under {IMAGES_WEIGHT_LIMIT // 1024} KB)")
     return problems
+
+
+def _local_image_names(issue: Issue) -> set[str]:
+    """Front matter images and images written in Markdown bodies alike."""
+    names = {img.name for img in issue.images if img.file is not None}
+    for ed in issue.editions.values():
+        parts = [*ed.news, *(x for x in (ed.director, ed.highlights) if x is not None)]
+        for part in parts:
+            for ref in references(part.body, part.body_line):
+                if ref.kind == "image" and "://" not in ref.target:
+                    names.add(Path(ref.target).name)
+    return names
