@@ -165,3 +165,9 @@ def test_translation_without_its_table_is_reported(tmp_path, cfg):
 def test_folder_name_must_be_usable_in_a_web_address(tmp_path, cfg):
     with pytest.raises(ContentError, match="web address"):
         load_issue(write_issue(tmp_path, MINIMAL, slug="juillet 2023"), cfg)
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(1)", "www.imrap-mali.org", "ftp://imrap-mali.org/x"])
+def test_button_link_must_be_a_web_or_mail_address(tmp_path, cfg, link):
+    err = _error(tmp_path, cfg, {**MINIMAL, "news/01-bamako.md": f"---\ntitle: x\nlink: '{link}'\n---\nTexte.\n"})
+    assert link in err.what and err.line == 3

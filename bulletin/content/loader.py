@@ -238,6 +238,10 @@ class _Loader:
         title = self._text(meta, "title", path, required=True)
         link = self._text(meta, "link", path)
         if link:
+            if urlsplit(link).scheme.lower() not in ("http", "https", "mailto"):
+                # It becomes the button's href: anything else is a broken or unsafe button in every mail app.
+                raise ContentError(f"link {link!r} must be an http(s):// or mailto: address",
+                                   where=path, line=_fm_line_of(path, "link"))
             self._check_url(link, path, _fm_line_of(path, "link"))
         facts_raw = meta.get("facts") or {}
         if not isinstance(facts_raw, dict):
