@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from bulletin.store import bulk
 from bulletin.store.addresses import InvalidAddress, normalise_email, normalise_language, plain
 from bulletin.store.csvfile import Columns, SubscriberFile
-from bulletin.store.models import Event, MailingList, Subscriber, Subscription, utcnow
+from bulletin.store.models import Event, MailingList, utcnow
 
 BATCH = 1000
 NAME_MAX = 200
@@ -185,28 +186,14 @@ class _Writer:
                 self.seen[row.key] = row.line
         if not merged:
             return
-        s, sub = Subscriber.__table__, Subscription.__table__
-        existing = {
-            r.email_key: r
-            for r in self.conn.execute(
-                select(s.c.id, s.c.email_key, s.c.name, s.c.language, s.c.status, s.c.attributes).where(
-                    s.c.email_key.in_(list(merged))
-                )
-            )
-        }
-        subscriptions = dict(
-            self.conn.execute(
-                select(sub.c.subscriber_id, sub.c.status).where(
-                    sub.c.list_id == self.ml.id, sub.c.subscriber_id.in_([r.id for r in existing.values()])
-                )
-            ).all()
-        ) if existing else {}
+        existing = {r.email_key: r for r in bulk.find_subscribers(self.conn, list(merged))}
+        subscriptions = bulk.find_subscriptions(self.conn, self.ml.id, [r.id for r in existing.values()])
         now = utcnow()
         new_people: list[dict[str, Any]] = []
         new_people_status: dict[str, str] = {}
         people_updates: list[dict[str, Any]] = []
-        new_subs: list[dict[str, Any]] = []
-        sub_updates: list[dict[str, Any]] = []
+        new_subs: list[tuple[int, str]] = []
+        sub_updates: list[tuple[int, str]] = []
         events: list[dict[str, Any]] = []
 
         for key, row in merged.items():
@@ -216,7 +203,7 @@ class _Writer:
                 new_people.append({
                     "email": row.email, "email_key": key, "name": row.name or "",
                     "language": row.language or self.default_language, "status": row.subscriber_status or "active",
-                    "attributes": row.attributes, "created_at": now, "updated_at": now,
+                    "attributes": row.attributes,
                 })
                 new_people_status[key] = row.status or "subscribed"
                 if counted:
@@ -250,16 +237,16 @@ class _Writer:
             person["attributes"].update(row.attributes)
             if person != {"name": found.name, "language": found.language, "status": found.status,
                           "attributes": found.attributes or {}}:
-                people_updates.append({"b_id": found.id, "b_updated_at": now, **{f"b_{k}": v for k, v in person.items()}})
+                people_updates.append({"id": found.id, **person})
                 changed = True
             if current_sub is None:
-                new_subs.append(self._subscription(found.id, wants, now))
+                new_subs.append((found.id, wants))
                 if counted:
                     self.report.added += 1
                 continue
             target = current_sub if (current_sub == "subscribed" and wants == "unconfirmed") else wants
             if target != current_sub:
-                sub_updates.append({"b_sid": found.id, "b_status": target, "b_source": self.source, "b_updated_at": now})
+                sub_updates.append((found.id, target))
                 if target in STOP_EVENTS:
                     events.append(self._event(found.id, STOP_EVENTS[target], now, list_id=self.ml.id))
                 changed = True
@@ -269,34 +256,15 @@ class _Writer:
                 else:
                     self.report.unchanged += 1
 
-        if new_people:
-            for sid, key in self.conn.execute(insert(s).returning(s.c.id, s.c.email_key), new_people):
-                new_subs.append(self._subscription(sid, new_people_status[key], now))
-                if new_people_status[key] in STOP_EVENTS:
-                    events.append(self._event(sid, STOP_EVENTS[new_people_status[key]], now, list_id=self.ml.id))
-        if people_updates:
-            self.conn.execute(
-                update(s).where(s.c.id == bindparam("b_id")).values(
-                    name=bindparam("b_name"), language=bindparam("b_language"), status=bindparam("b_status"),
-                    attributes=bindparam("b_attributes"), updated_at=bindparam("b_updated_at"),
-                ),
-                people_updates,
-            )
-        if new_subs:
-            self.conn.execute(insert(sub), new_subs)
-        if sub_updates:
-            self.conn.execute(
-                update(sub).where(and_(sub.c.subscriber_id == bindparam("b_sid"), sub.c.list_id == self.ml.id)).values(
-                    status=bindparam("b_status"), source=bindparam("b_source"), updated_at=bindparam("b_updated_at")
-                ),
-                sub_updates,
-            )
+        for sid, key in bulk.insert_subscribers(self.conn, new_people, now):
+            new_subs.append((sid, new_people_status[key]))
+            if new_people_status[key] in STOP_EVENTS:
+                events.append(self._event(sid, STOP_EVENTS[new_people_status[key]], now, list_id=self.ml.id))
+        bulk.update_subscribers(self.conn, people_updates, now)
+        bulk.insert_subscriptions(self.conn, self.ml.id, new_subs, self.source, now)
+        bulk.update_subscriptions(self.conn, self.ml.id, sub_updates, self.source, now)
         if events:
             self.conn.execute(insert(Event.__table__), events)
-
-    def _subscription(self, subscriber_id: int, status: str, now) -> dict[str, Any]:
-        return {"subscriber_id": subscriber_id, "list_id": self.ml.id, "status": status, "source": self.source,
-                "created_at": now, "updated_at": now}
 
     def _event(self, subscriber_id: int, kind: str, now, list_id: int | None) -> dict[str, Any]:
         return {"subscriber_id": subscriber_id, "list_id": list_id, "send_id": None, "kind": kind, "at": now,
