@@ -180,9 +180,15 @@ def ingest(engine: Engine, cfg: Config, messages: Iterable[MailboxMessage], now:
             summary.skipped["too_large"] += 1
             message.done()
             continue
-        raw = message.read()
+        try:
+            raw = message.read()
+        except FileNotFoundError:
+            continue  # another run of ingest took this Maildir message first
         report = parse_report(raw, max_bytes)
         with session_scope(engine) as session:
             ingest_report(session, cfg, secret, report, raw, summary, now=now)
-        message.done()
+        try:
+            message.done()
+        except FileNotFoundError:
+            pass
     return summary

@@ -149,27 +149,44 @@ _SIZE = re.compile(rb"UID (\d+).*RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+).*UID (\d+
 
 def _imap_iter(conn: imaplib.IMAP4, where: str) -> Iterator[MailboxMessage]:
     try:
-        typ, data = conn.uid("SEARCH", "UNSEEN")
-        uids = data[0].split() if typ == "OK" and data and data[0] else []
-        for uid in uids:
-            typ, data = conn.uid("FETCH", uid, "(RFC822.SIZE)")
-            size = 0
-            for item in data or []:
-                line = item[0] if isinstance(item, tuple) else item
-                m = _SIZE.search(line or b"")
-                if m:
-                    size = int(m.group(2) or m.group(3))
-
-            def read(uid: bytes = uid) -> bytes:
-                typ, parts = conn.uid("FETCH", uid, "(BODY.PEEK[])")
-                for part in parts or []:
-                    if isinstance(part, tuple):
-                        return part[1]
-                raise MailboxError(f"the IMAP server did not return message {uid.decode()}", where=where)
-
-            def done(uid: bytes = uid) -> None:
-                conn.uid("STORE", uid, "+FLAGS", "(\\Seen)")
-
-            yield MailboxMessage(where=f"{where}#{uid.decode()}", size=size, read=read, done=done)
+        yield from _imap_unseen(conn, where)
+    except (OSError, imaplib.IMAP4.error) as e:
+        # Messages ingested so far are flagged Seen; the rest are read on the next run.
+        raise MailboxError(f"lost the IMAP connection: {_imap_error(e)}", where=where)
     finally:
         _logout(conn)
+
+
+def _imap_unseen(conn: imaplib.IMAP4, where: str) -> Iterator[MailboxMessage]:
+    typ, data = conn.uid("SEARCH", "UNSEEN")
+    uids = data[0].split() if typ == "OK" and data and data[0] else []
+    for uid in uids:
+        typ, data = conn.uid("FETCH", uid, "(RFC822.SIZE)")
+        size = 0
+        for item in data or []:
+            line = item[0] if isinstance(item, tuple) else item
+            m = _SIZE.search(line or b"")
+            if m:
+                size = int(m.group(2) or m.group(3))
+        yield MailboxMessage(
+            where=f"{where}#{uid.decode()}",
+            size=size,
+            read=lambda uid=uid: _imap_call(where, _fetch, conn, uid, where),
+            done=lambda uid=uid: _imap_call(where, conn.uid, "STORE", uid, "+FLAGS", "(\\Seen)"),
+        )
+
+
+def _fetch(conn: imaplib.IMAP4, uid: bytes, where: str) -> bytes:
+    # BODY.PEEK leaves \Seen unset: a message counts as read only once its result is committed.
+    _typ, parts = conn.uid("FETCH", uid, "(BODY.PEEK[])")
+    for part in parts or []:
+        if isinstance(part, tuple):
+            return part[1]
+    raise MailboxError(f"the IMAP server did not return message {uid.decode()}", where=where)
+
+
+def _imap_call(where: str, fn, *args):
+    try:
+        return fn(*args)
+    except (OSError, imaplib.IMAP4.error) as e:
+        raise MailboxError(f"lost the IMAP connection: {_imap_error(e)}", where=where)
