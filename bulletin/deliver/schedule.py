@@ -12,8 +12,10 @@ import datetime as dt
 import threading
 from zoneinfo import ZoneInfo
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -48,8 +50,31 @@ def job_id(send_id: int) -> str:
     return f"send-{send_id}"
 
 
-def scheduler(engine: Engine, timezone: str) -> BackgroundScheduler:
-    return BackgroundScheduler(
+class _Scheduler(BackgroundScheduler):
+    """The worker's scheduler. Workers on several machines share the job store; when two fire the same job, the
+    second finds it removed, which APScheduler 3 raises in its main loop (killing that thread). Starting a send
+    is idempotent, so the lost race is nothing."""
+
+    def remove_job(self, job_id, jobstore=None):
+        try:
+            super().remove_job(job_id, jobstore)
+        except JobLookupError:
+            pass
+
+
+class _JobWriter(BaseScheduler):
+    """Writes and removes jobs without running any (`send --at`). A BackgroundScheduler started paused would
+    still run due jobs once when shut down: its loop processes jobs after the stop wake-up."""
+
+    def wakeup(self) -> None:
+        pass
+
+    def shutdown(self, wait: bool = True) -> None:
+        super().shutdown(wait)
+
+
+def scheduler(engine: Engine, timezone: str, kind: type[BaseScheduler] = _Scheduler) -> BaseScheduler:
+    return kind(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)},
         job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
         timezone=ZoneInfo(timezone),
@@ -58,8 +83,8 @@ def scheduler(engine: Engine, timezone: str) -> BackgroundScheduler:
 
 def schedule_send(engine: Engine, cfg, send_id: int, at: dt.datetime) -> None:
     """Store a date job for the send; it survives restarts because it lives in the database."""
-    s = scheduler(engine, cfg.organisation.timezone)
-    s.start(paused=True)  # paused: write the job to the store without running anything here
+    s = scheduler(engine, cfg.organisation.timezone, _JobWriter)
+    s.start(paused=True)
     try:
         s.add_job(FIRE, trigger="date", run_date=at, args=[send_id], id=job_id(send_id), replace_existing=True,
                   misfire_grace_time=None, coalesce=True)
@@ -68,7 +93,7 @@ def schedule_send(engine: Engine, cfg, send_id: int, at: dt.datetime) -> None:
 
 
 def unschedule_send(engine: Engine, cfg, send_id: int) -> None:
-    s = scheduler(engine, cfg.organisation.timezone)
+    s = scheduler(engine, cfg.organisation.timezone, _JobWriter)
     s.start(paused=True)
     try:
         if s.get_job(job_id(send_id)) is not None:
@@ -93,7 +118,7 @@ def fire_send(send_id: int) -> None:
     _Worker.wake.set()
 
 
-def start_scheduler(engine: Engine, cfg) -> tuple[BackgroundScheduler, threading.Event]:
+def start_scheduler(engine: Engine, cfg) -> tuple[BaseScheduler, threading.Event]:
     """Run the job store's scheduler in this process; jobs that came due while nothing ran fire at once."""
     _Worker.engine = engine
     _Worker.wake = threading.Event()

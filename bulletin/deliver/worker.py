@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -52,9 +53,16 @@ def run_worker(
                 if not _due_work(engine):
                     return
                 continue
-            wake.wait(poll_seconds)
+            _nap(wake, stop, poll_seconds)
     finally:
         sched.shutdown(wait=True)
+
+
+def _nap(wake: threading.Event, stop: threading.Event, seconds: float) -> None:
+    """Sleep until a scheduled send fires, the worker is told to stop, or `seconds` pass."""
+    end = time.monotonic() + seconds
+    while not (wake.is_set() or stop.is_set()) and time.monotonic() < end:
+        wake.wait(0.2)
 
 
 def _due_work(engine: Engine) -> bool:
