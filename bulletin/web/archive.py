@@ -43,7 +43,7 @@ def archive_issue(slug: str, request: Request, lang: str | None = None, site: Si
         if send is None:
             raise NotFoundError("no such issue in the archive")
         language, html = published.web_copy(
-            send, site.language(request, lang),
+            session, send, site.language(request, lang),
             archive_url=site.url(f"/archive/{slug}"), subscribe_url=site.url("/subscribe"),
         )
     return HTMLResponse(html, headers={"Content-Language": language, "Cache-Control": "public, max-age=300",

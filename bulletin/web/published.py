@@ -6,8 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
+from bulletin.errors import NotFoundError
 from bulletin.render.edition import RenderedEdition
 from bulletin.store.models import Send, SendEdition
 
@@ -23,45 +24,55 @@ class ArchivedIssue:
     date: dt.date
 
 
-def _public_sends(session: Session):
+def _public_sends():
     return (
         select(Send)
         .where(Send.state.in_(PUBLIC_STATES))
-        .options(selectinload(Send.editions))
         .order_by(Send.started_at.desc().nulls_last(), Send.id.desc())
     )
 
 
-def _pick(send: Send, language: str) -> SendEdition | None:
+def _pick(available: list[str], language: str, primary: str) -> str | None:
     """The edition in `language`, else the issue's primary one (what such a subscriber was sent)."""
-    by_language = {e.language: e for e in sorted(send.editions, key=lambda e: e.language)}
-    return by_language.get(language) or by_language.get(send.language) or next(iter(by_language.values()), None)
+    for choice in (language, primary):
+        if choice in available:
+            return choice
+    return min(available) if available else None
 
 
 def archived_issues(session: Session, language: str) -> list[ArchivedIssue]:
-    """Each public issue once (the latest send of it), newest first, in `language` where it has that edition."""
+    """Each public issue once (the latest send of it), newest first, in `language` where it has that edition.
+
+    Reads subjects only: an edition's HTML is some tens of kilobytes that an index page does not need."""
+    sends = session.scalars(_public_sends()).all()
+    subjects: dict[int, dict[str, str]] = {}
+    rows = session.execute(select(SendEdition.send_id, SendEdition.language, SendEdition.subject)
+                           .where(SendEdition.send_id.in_([s.id for s in sends])))
+    for send_id, lang, subject in rows:
+        subjects.setdefault(send_id, {})[lang] = subject
     seen: dict[str, ArchivedIssue] = {}
-    for send in session.scalars(_public_sends(session)):
-        if send.issue_slug in seen:
-            continue
-        edition = _pick(send, language)
-        if edition is None:
+    for send in sends:
+        editions = subjects.get(send.id, {})
+        chosen = _pick(list(editions), language, send.language)
+        if send.issue_slug in seen or chosen is None:
             continue
         when = send.started_at or send.created_at
-        seen[send.issue_slug] = ArchivedIssue(send.issue_slug, edition.subject, edition.language, when.date())
+        seen[send.issue_slug] = ArchivedIssue(send.issue_slug, editions[chosen], chosen, when.date())
     return list(seen.values())
 
 
 def latest_send(session: Session, slug: str) -> Send | None:
     """The latest public send of the issue `slug`, or None when it was never sent."""
-    return session.scalars(_public_sends(session).where(Send.issue_slug == slug).limit(1)).first()
+    return session.scalars(_public_sends().where(Send.issue_slug == slug).limit(1)).first()
 
 
-def web_copy(send: Send, language: str, *, archive_url: str, subscribe_url: str) -> tuple[str, str]:
+def web_copy(session: Session, send: Send, language: str, *, archive_url: str, subscribe_url: str) -> tuple[str, str]:
     """(language, html) of the issue as a web page: the email with its personal markers filled with public values."""
-    edition = _pick(send, language)
-    if edition is None:
-        raise LookupError(send.issue_slug)
+    available = list(session.scalars(select(SendEdition.language).where(SendEdition.send_id == send.id)))
+    chosen = _pick(available, language, send.language)
+    if chosen is None:
+        raise NotFoundError("this issue has no edition")
+    edition = session.get(SendEdition, (send.id, chosen))
     rendered = RenderedEdition(send.issue_slug, edition.language, edition.subject, edition.preheader, edition.html,
                                edition.text)
     html, _text = rendered.personalise(
