@@ -11,7 +11,7 @@ import pytest
 
 from bulletin.cli import main
 from bulletin.render.pipeline import TEMPLATES_DIR
-from compose_helpers import MINIMAL, REPO, copy_sample, jpeg_bytes, png_bytes, write_issue
+from compose_helpers import MINIMAL, REPO, jpeg_bytes, png_bytes, write_issue
 
 EXAMPLE = str(REPO / "config.example.toml")
 

@@ -57,16 +57,17 @@ MEASURE = """() => {
 }"""
 
 
-@pytest.mark.parametrize("page_name", ["2023-07.fr.html", "2023-07.en.html", "2022-08.fr.html"])
-def test_phone_width_does_not_scroll_sideways(browser, built, page_name):
-    page = browser.new_page(viewport={"width": 375, "height": 740})
+@pytest.mark.parametrize("width,page_name", [(375, "2023-07.fr.html"), (375, "2023-07.en.html"),
+                                             (375, "2022-08.fr.html"), (600, "2023-07.fr.html")])
+def test_phone_and_narrow_widths_do_not_scroll_sideways(browser, built, width, page_name):
+    page = browser.new_page(viewport={"width": width, "height": 740})
     page.goto((built / page_name).as_uri())
     m = page.evaluate(MEASURE)
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / page_name.replace(".html", "-375.png")), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / page_name.replace(".html", f"-{width}.png")), full_page=True)
     page.close()
-    assert m["scrollWidth"] <= 375, m
-    assert m["left"] >= 0 and m["right"] <= 375, m
+    assert m["scrollWidth"] <= width, m
+    assert m["left"] >= 0 and m["right"] <= width, m
 
 
 @pytest.mark.parametrize("page_name", ["2023-07.fr.html", "2022-08.fr.html"])

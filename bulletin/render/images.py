@@ -96,8 +96,3 @@ def publish_image(issue_dir: Path, name: str, *, width: int | None = None) -> tu
     if len(data) >= len(raw) and img.size == PILImage.open(io.BytesIO(raw)).size:
         data = raw
     return data, _TYPES[fmt]
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    with PILImage.open(path) as img:
-        return img.size
