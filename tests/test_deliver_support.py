@@ -63,6 +63,7 @@ class Recorder:
     drop_every: int = 0
     on_accept: Callable[[Received, int], None] | None = None
     delay: float = 0.0
+    refuse_sender: str = ""
     received: list[Received] = field(default_factory=list)
     attempts: Counter = field(default_factory=Counter)
     mails: int = 0
@@ -78,6 +79,8 @@ class Recorder:
         if drop:
             server.transport.abort()
             return "421 4.4.2 connection dropped"
+        if self.refuse_sender:
+            return self.refuse_sender
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"

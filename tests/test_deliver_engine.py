@@ -1,0 +1,165 @@
+"""The delivery engine: who is skipped, what is marked, how fast it may go, and what stops a send."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+import time
+
+import pytest
+from sqlalchemy import select, update
+
+from bulletin.cli import main
+from bulletin.deliver.engine import deliver_send
+from bulletin.deliver.ratelimit import TokenBucket
+from bulletin.deliver.report import send_report
+from bulletin.deliver.sends import create_send, start_send
+from bulletin.errors import DeliveryError
+from bulletin.render.edition import RenderedEdition
+from bulletin.store import queries
+from bulletin.store.db import engine_for, session_scope
+from bulletin.store.models import Delivery, Subscriber
+from tests.test_deliver_support import Recorder, SmtpServer, populate, smtp_toml
+
+EDITIONS = [
+    RenderedEdition("2026-12", "fr", "Décembre", "", "<p>Bonjour %%name%%</p><a href=\"%%unsubscribe_url%%\">x</a>",
+                    "Bonjour %%name%% %%unsubscribe_url%%"),
+    RenderedEdition("2026-12", "en", "December", "", "<p>Hello %%name%%</p><a href=\"%%unsubscribe_url%%\">x</a>",
+                    "Hello %%name%% %%unsubscribe_url%%"),
+]
+
+
+class Collecting:
+    """A transport that keeps messages in memory (unit tests only; end-to-end tests use a real SMTP server)."""
+
+    def __init__(self, on_send=None):
+        self.sent: list[tuple[str, list[str], bytes]] = []
+        self.on_send = on_send
+
+    def send(self, envelope_from, recipients, message):
+        if self.on_send:
+            self.on_send(len(self.sent), recipients)
+        self.sent.append((envelope_from, recipients, message))
+
+    def close(self):
+        pass
+
+
+def _running_send(cfg, editions=EDITIONS) -> int:
+    with session_scope(engine_for(cfg.database_url)) as s:
+        send = create_send(s, issue_dir="/issues/2026-12", list_slug="news", editions=editions)
+        start_send(s, send.id)
+        return send.id
+
+
+def test_subscribers_who_leave_during_a_send_are_skipped_from_the_next_batch(db_url, make_config):
+    ids = populate(db_url, 30)
+    cfg = make_config("[delivery]\nbatch_size = 5\n", db_url=db_url)
+    engine = engine_for(cfg.database_url)
+    send_id = _running_send(cfg)
+
+    def leave(n, recipients):
+        if n == 0:
+            with session_scope(engine) as s:
+                ml = queries.get_list(s, "news")
+                queries.unsubscribe(s, ids["user00020@example.org"], ml.id, send_id=send_id, source="web")
+                s.execute(update(Subscriber).where(Subscriber.id == ids["user00021@example.org"])
+                          .values(status="bounced"))
+
+    transport = Collecting(leave)
+    deliver_send(engine, cfg, send_id, transport_factory=lambda: transport)
+    got = sorted(r[0] for _, r, _ in transport.sent)
+    assert got == sorted(set(ids) - {"user00020@example.org", "user00021@example.org"})
+    with session_scope(engine) as s:
+        report = send_report(s, send_id)
+    assert (report["sent"], report["skipped"], report["unsubscribed"], report["state"]) == (28, 2, 1, "done")
+
+
+def test_languages_without_an_edition_get_the_primary_one(sqlite_url, make_config):
+    ids = populate(sqlite_url, 6, languages=("fr", "en", "bm"))
+    cfg = make_config("", db_url=sqlite_url)
+    transport = Collecting()
+    deliver_send(engine_for(cfg.database_url), cfg, _running_send(cfg), transport_factory=lambda: transport)
+    subjects = {r[0]: str(email.message_from_bytes(m, policy=email.policy.default)["Subject"])
+                for _, r, m in transport.sent}
+    assert len(subjects) == len(ids)
+    for address, subject in subjects.items():
+        lang = ("fr", "en", "bm")[int(address[4:9]) % 3]
+        assert subject == ("December" if lang == "en" else "Décembre")
+
+
+def test_an_unexpected_error_is_recorded_on_its_row_and_raised(sqlite_url, make_config):
+    populate(sqlite_url, 10)
+    cfg = make_config("", db_url=sqlite_url)
+    engine = engine_for(cfg.database_url)
+    send_id = _running_send(cfg)
+
+    def boom(n, recipients):
+        if n == 3:
+            raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        deliver_send(engine, cfg, send_id, transport_factory=lambda: Collecting(boom))
+    with session_scope(engine) as s:
+        rows = {r.email: r for r in s.scalars(select(Delivery))}
+    statuses = sorted(r.status for r in rows.values())
+    assert statuses == ["deferred"] + ["pending"] * 6 + ["sent"] * 3
+    (deferred,) = [r for r in rows.values() if r.status == "deferred"]
+    assert deferred.last_error == "internal error: RuntimeError: disk on fire"
+
+
+def test_a_refused_sender_stops_the_send_and_gives_the_rows_back(sqlite_url, make_config, capsys):
+    populate(sqlite_url, 8)
+    handler = Recorder(refuse_sender="553 5.7.1 sender not allowed to relay")
+    with SmtpServer(handler) as server:
+        cfg = make_config(smtp_toml(server.port), db_url=sqlite_url)
+        send_id = _running_send(cfg)
+        engine = engine_for(cfg.database_url)
+        with pytest.raises(DeliveryError, match="the server refused the sender"):
+            deliver_send(engine, cfg, send_id)
+        assert main(["--config", str(cfg.path), "worker", "--drain"]) == 1
+        assert capsys.readouterr().err.startswith("error: [delivery].return_path: the server refused the sender")
+    with session_scope(engine) as s:
+        rows = s.scalars(select(Delivery)).all()
+    assert {(r.status, r.attempts) for r in rows} == {("pending", 0)}, "nobody marked failed for our mistake"
+
+
+def test_token_bucket_limits_all_threads_together():
+    bucket = TokenBucket(40.0)
+    start = time.monotonic()
+
+    def take():
+        for _ in range(10):
+            bucket.acquire()
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - start
+    assert 39 / 40 - 0.05 <= elapsed < 3.0, elapsed  # 40 messages at 40/s: the first is free
+
+
+def test_rate_is_messages_per_second_across_connections(sqlite_url, make_config):
+    populate(sqlite_url, 21)
+    cfg = make_config("[delivery]\nrate = 40.0\nconnections = 4\nbatch_size = 3\n", db_url=sqlite_url)
+    start = time.monotonic()
+    deliver_send(engine_for(cfg.database_url), cfg, _running_send(cfg), transport_factory=Collecting)
+    assert time.monotonic() - start >= 20 / 40 - 0.05
+
+
+def test_maildir_is_the_default_and_writes_one_file_per_recipient(sqlite_url, make_config, tmp_path, capsys):
+    ids = populate(sqlite_url, 7)
+    cfg = make_config("", db_url=sqlite_url)
+    send_id = _running_send(cfg)
+    assert main(["--config", str(cfg.path), "worker", "--drain"]) == 0
+    assert f"send {send_id}: 2026-12 to news [done] total 7, sent 7" in capsys.readouterr().out
+    files = sorted((tmp_path / "outbox" / "new").iterdir())
+    assert len(files) == 7
+    tos = sorted(f.read_bytes().split(b"X-Envelope-To: ", 1)[1].split(b"\r\n", 1)[0].decode() for f in files)
+    assert tos == sorted(ids)
+    assert main(["--config", str(cfg.path), "worker", "--drain"]) == 0
+    assert capsys.readouterr().out == "nothing to send\n"
+    assert len(list((tmp_path / "outbox" / "new").iterdir())) == 7
