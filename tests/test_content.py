@@ -171,3 +171,11 @@ def test_folder_name_must_be_usable_in_a_web_address(tmp_path, cfg):
 def test_button_link_must_be_a_web_or_mail_address(tmp_path, cfg, link):
     err = _error(tmp_path, cfg, {**MINIMAL, "news/01-bamako.md": f"---\ntitle: x\nlink: '{link}'\n---\nTexte.\n"})
     assert link in err.what and err.line == 3
+
+
+def test_orphan_and_missing_translations_are_reported(tmp_path, cfg):
+    files = {**MINIMAL, "issue.toml": MINIMAL["issue.toml"] + '[en]\nsubject = "S"\npreheader = "P"\n',
+             "news/02-kita.en.md": "---\ntitle: Kita\n---\nText.\n"}
+    problems = _problems(tmp_path, cfg, files)
+    assert any("02-kita.en.md: no 02-kita.md beside it" in p for p in problems), problems
+    assert any("01-bamako.md: no 01-bamako.en.md: the [en] edition shows this text untranslated" in p for p in problems)

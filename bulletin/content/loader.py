@@ -175,11 +175,18 @@ class _Loader:
         return sorted(p for p in folder.glob("*.md") if p.is_file() and not _is_translation(p, langs))
 
     def _untranslated_siblings(self, languages: tuple[str, ...]) -> None:
+        """Translations that would be silently unused, and texts a translated edition shows untranslated."""
         langs = set(self.cfg.organisation.languages)
         for path in sorted(self.dir.rglob("*.md")):
             lang = _translation_language(path, langs)
             if lang and lang not in languages:
                 self.warn(path, None, f"issue.toml has no [{lang}] table, so this translation is not used")
+            elif lang and not path.with_name(path.name.removesuffix(f".{lang}.md") + ".md").is_file():
+                self.warn(path, None, f"no {path.name.removesuffix(f'.{lang}.md')}.md beside it, so it is not used")
+            elif not lang:
+                for other in languages[1:]:
+                    if not path.with_name(f"{path.stem}.{other}.md").is_file():
+                        self.warn(path, None, f"no {path.stem}.{other}.md: the [{other}] edition shows this text untranslated")
 
     def _read(self, path: Path, allowed: set[str]) -> tuple[dict[str, Any], str, int]:
         """Front matter, body, and the file line the body starts on."""
