@@ -11,14 +11,35 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from bulletin.errors import ConfigError
+
 #: Proxy headers (X-Forwarded-For) are trusted only from these addresses: the client IP decides the abuse limits.
 TRUSTED_PROXIES = "127.0.0.1"
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket; a port in use or an unknown host is the user's to fix, said plainly."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}", where="[web].host")
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}", where="[web].port")
+    return sock
+
+
 def serve(app: FastAPI, host: str, port: int) -> None:
     """Serve until interrupted."""
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, forwarded_allow_ips=TRUSTED_PROXIES,
-                server_header=False, log_level="info")
+    sock = listen(host, port)
+    config = uvicorn.Config(app, proxy_headers=True, forwarded_allow_ips=TRUSTED_PROXIES, server_header=False,
+                            log_level="info")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def free_port(host: str = "127.0.0.1") -> socket.socket:
