@@ -164,19 +164,24 @@ def _imap_config(make_config, sqlite_url, server: Dovecot, *, security: str = "s
 def test_ingest_from_imap_marks_subscribers_and_flags_messages_seen(security, dovecot, make_config, sqlite_url, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", str(dovecot.cert))
     monkeypatch.setenv("IMRAP_BOUNCES_PASSWORD", PASSWORD)
-    cfg = _imap_config(make_config, sqlite_url, dovecot, security=security)
+    cfg = _imap_config(make_config, sqlite_url, dovecot, security=security, extra="max_message_bytes = 200000\n")
     addresses = sorted({e["address"] for n, e in EXPECTED.items() if n != "junk"} | {"kadiatou.dembele@sotelma.ml"})
     send_id, ids = _setup(cfg, addresses)
     messages = _corpus(send_id)
     messages["ooo.eml"] = (CORPUS / "junk" / "out-of-office-outlook.eml").read_bytes()
+    # A real bounce for a subscriber, but too big: judged by the server's RFC822.SIZE, never fetched.
+    huge = messages["postfix-dsn-user-unknown.eml"].replace(b"aminata.traore@orange.ml", b"kadiatou.dembele@sotelma.ml")
+    huge = huge.replace(b"<20230703091402.4F1A2C0A1B@", b"<huge@")
+    messages["huge.eml"] = huge.replace(b"This is the mail system", b"Bamako " * 40_000 + b"\nThis is the mail system")
+    assert len(messages["huge.eml"]) > 200_000
     dovecot.deliver(messages)
     engine = engine_for(cfg.database_url)
 
     summary = ingest(engine, cfg, imap_messages(cfg))
 
     assert summary.messages == len(messages)
-    assert dict(summary.skipped) == {"auto_reply": 1}
-    assert summary.hard + summary.soft + summary.complaints == len(messages) - 1
+    assert dict(summary.skipped) == {"auto_reply": 1, "too_large": 1}
+    assert summary.hard + summary.soft + summary.complaints == len(messages) - 2
     with session_scope(engine) as s:
         assert s.get(Subscriber, ids["aminata.traore@orange.ml"]).status == "bounced"
         assert s.get(Subscriber, ids["awa.ballo@yahoo.fr"]).status == "complained"
