@@ -181,3 +181,15 @@ def test_bad_confirmation_links_change_nothing(site, sample):
             assert r.status_code in (400, 404), (what, method, r.status_code)
             assert "new@example.org" not in r.text
     assert snapshot(site.engine) == before
+
+
+def test_two_simultaneous_confirmations_subscribe_once(site, sample):
+    from concurrent.futures import ThreadPoolExecutor
+
+    link = f"{site.url}/confirm/{site.tokens.confirm('twice@example.org', sample.actualites, 'fr')}"
+    with ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(lambda _: httpx.post(link).status_code, range(4)))
+    assert codes == [200] * 4
+    with db.session_scope(site.engine) as s:
+        assert s.query(Subscriber).filter_by(email_key="twice@example.org").count() == 1
+    assert [e.kind for e in events(site.engine)] == ["confirm"]

@@ -116,3 +116,12 @@ def test_bad_tokens_are_refused_and_change_nothing(site, sample):
             assert "awa" not in r.text.lower() and "john" not in r.text.lower(), what
             assert "Traceback" not in r.text
     assert snapshot(site.engine) == before
+
+
+def test_a_body_that_is_not_a_form_still_unsubscribes(site, sample):
+    token = site.tokens.unsubscribe(sample.john, sample.actualites)
+    r = post(f"{site.url}/unsubscribe/{token}", content=b"\x00garbage",
+             headers={"Content-Type": "multipart/form-data"})  # no boundary: unparseable
+    assert r.status_code == 200
+    assert status(site.engine, sample.john, sample.actualites) == "unsubscribed"
+    assert [e.source for e in events(site.engine)] == ["web"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from bulletin.errors import BulletinError
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 FIELD_MAX = 320
 
 
-def _form_page(site: Site, request: Request, lang: str, form: dict[str, str], error: str = "", status: int = 200):
+def _form_page(site: Site, lang: str, form: dict[str, str], error: str = "", status: int = 200):
     with site.session() as session:
         lists = subscriptions.subscribable_lists(session, site.cfg)
     t = Strings(lang)
@@ -36,7 +37,7 @@ def _form_page(site: Site, request: Request, lang: str, form: dict[str, str], er
 @router.get("/subscribe")
 def subscribe_form(request: Request, lang: str | None = None, list: str = "", site: Site = Depends(get_site)):
     language = site.language(request, lang)
-    return _form_page(site, request, language, {"email": "", "name": "", "language": language, "list": list})
+    return _form_page(site, language, {"email": "", "name": "", "language": language, "list": list})
 
 
 @router.post("/subscribe")
@@ -60,12 +61,12 @@ def _subscribe(site: Site, request: Request, form: dict[str, str]):
     try:
         email = subscriptions.normalise_address(form["email"])
     except subscriptions.InvalidAddress:
-        return _form_page(site, request, lang, form, t("subscribe.bad_email"), 400)
+        return _form_page(site, lang, form, t("subscribe.bad_email"), 400)
     with site.session() as session:
         lists = {ml.slug: ml for ml in subscriptions.subscribable_lists(session, site.cfg)}
         ml = lists.get(form["list"]) or (next(iter(lists.values())) if len(lists) == 1 and not form["list"] else None)
         if ml is None:
-            return _form_page(site, request, lang, form, t("subscribe.bad_list"), 400)
+            return _form_page(site, lang, form, t("subscribe.bad_list"), 400)
         mailable = subscriptions.may_receive_confirmation(session, email)
         list_id, list_name = ml.id, ml.name
     sent_page = site.pages.render("message.html", lang, title=t("subscribe.sent.title"),
@@ -106,7 +107,13 @@ def confirm_page(token: str, request: Request, site: Site = Depends(get_site)):
 def confirm(token: str, request: Request, site: Site = Depends(get_site)):
     email, list_id, language, name = site.tokens.read_confirm(token)
     t = Strings(site.language(request, language))
-    with site.session() as session:
-        m = subscriptions.confirm(session, site.cfg, email, list_id, language, name)
-        return site.pages.render("message.html", t.language, title=t("confirm.done.title"),
-                                 lines=[t("confirm.done", email=m.subscriber.email, list=m.mailing_list.name)])
+    for attempt in (1, 2):
+        try:
+            with site.session() as session:
+                m = subscriptions.confirm(session, site.cfg, email, list_id, language, name)
+                return site.pages.render("message.html", t.language, title=t("confirm.done.title"),
+                                         lines=[t("confirm.done", email=m.subscriber.email, list=m.mailing_list.name)])
+        except IntegrityError:
+            # Two clicks at once both created the subscriber; the second try finds it.
+            if attempt == 2:
+                raise
