@@ -89,7 +89,7 @@ _PAGE = """<!doctype html>
 {% if report %}
 <p><a href="/admin/sends">All sends</a></p>
 <h1>Send {{ report.id }}: {{ report.issue }} to {{ report.list }}</h1>
-<p>State <strong id="state">{{ report.state }}</strong>{% if started %}, started {{ started }}{% endif %}
+<p>State <strong id="state">{{ report.state }}</strong>{% if started %}, started {{ started }}{% endif -%}
 {% if finished %}, finished {{ finished }}{% endif %}.</p>
 <table id="figures">
 {% for key, label in rows %}<tr><th scope="row">{{ label }}</th><td class="n" data-key="{{ key }}">{{ report[key] }}</td></tr>
