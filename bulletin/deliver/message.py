@@ -97,11 +97,11 @@ class _Body:
         if raw:
             self.items.append((raw, relaxed_body_piece(raw)))
 
-    def render(self, values: dict[str, str]) -> tuple[bytes, bytes]:
-        """(body bytes, sha256 of its relaxed canonical form)."""
+    def render(self, values: dict[str, str], *, signed: bool = True) -> tuple[bytes, bytes]:
+        """(body bytes, sha256 of its relaxed canonical form, or b"" when not `signed`)."""
         encoded: dict[tuple[str, bool], bytes] = {}
         out = [self.prefix]
-        digest = self.prefix_hash.copy()
+        digest = self.prefix_hash.copy() if signed else None
         for a, b in self.rest:
             if isinstance(a, str):
                 key = (a, b)
@@ -114,11 +114,13 @@ class _Body:
                     piece = _qp(value, quote_spaces=True) + SOFT_BREAK
                     encoded[key] = piece
                 out.append(piece)
-                digest.update(piece)
+                if digest is not None:
+                    digest.update(piece)
             else:
                 out.append(a)
-                digest.update(b)  # type: ignore[arg-type]
-        return b"".join(out), digest.digest()
+                if digest is not None:
+                    digest.update(b)  # type: ignore[arg-type]
+        return b"".join(out), digest.digest() if digest is not None else b""
 
 
 class MessageTemplate:
@@ -187,7 +189,8 @@ class MessageTemplate:
                 "archive_url": recipient.archive_url,
                 "name": recipient.name,
                 "email": recipient.email,
-            }
+            },
+            signed=self.signer is not None,
         )
         lines = []
         for key, name in self._NAMES.items():
