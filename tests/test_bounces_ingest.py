@@ -290,3 +290,45 @@ def test_cli_bad_sources_are_clear_errors_and_change_nothing(make_args, message,
     assert "Traceback" not in err
     assert _state(cfg) == before
     assert len(list((box / "new").iterdir())) == len(BOUNCES)
+
+
+def test_a_complaint_takes_the_subscriber_off_every_list_once(db_url, make_config, tmp_path):
+    cfg = make_config(db_url=db_url)
+    send_id, ids = _setup(cfg, ["awa.ballo@yahoo.fr"])
+    engine = engine_for(cfg.database_url)
+    with session_scope(engine) as s:
+        other = queries.create_list(s, "partenaires", "Lettre aux partenaires")
+        s.add(Subscription(subscriber_id=ids["awa.ballo@yahoo.fr"], list_id=other.id, status="subscribed"))
+    raw = (CORPUS / "arf-abuse-yahoo.eml").read_bytes().replace(b"X-Bulletin-Send: 1", f"X-Bulletin-Send: {send_id}".encode())
+    second = raw.replace(b"<arf-20230706142205-7781@arf.mail.yahoo.com>", b"<arf-second@arf.mail.yahoo.com>")
+    summary = ingest(engine, cfg, maildir_messages(_maildir(tmp_path, {"1": raw, "2": second})))
+    assert (summary.complaints, summary.marked_complained) == (2, 1)
+    with session_scope(engine) as s:
+        assert s.get(Subscriber, ids["awa.ballo@yahoo.fr"]).status == "complained"
+        statuses = s.scalars(select(Subscription.status).where(Subscription.subscriber_id == ids["awa.ballo@yahoo.fr"])).all()
+        assert statuses == ["unsubscribed", "unsubscribed"]
+        kinds = s.scalars(select(Event.kind).where(Event.subscriber_id == ids["awa.ballo@yahoo.fr"])).all()
+        assert kinds == ["complaint", "complaint"]
+
+
+def test_a_mail_server_pipe_runs_the_real_command(make_config, sqlite_url):
+    """As a Postfix pipe or procmail would: the message on stdin of a new `bulletin` process, exit status 0."""
+    import subprocess
+
+    cfg = make_config(db_url=sqlite_url)
+    send_id, ids = _setup(cfg, ["aminata.traore@orange.ml"])
+    raw = _corpus(send_id)["postfix-dsn-user-unknown.eml"]
+    done = subprocess.run(
+        [sys.executable, "-m", "bulletin", "--config", str(cfg.path), "bounces", "ingest", "-"],
+        input=raw, capture_output=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"1 hard bounces" in done.stdout
+    assert _state(cfg)["subscribers"]["aminata.traore@orange.ml"] == "bounced"
+    # Junk piped in is taken too (exit 0, so the server does not bounce it back) and marks nobody.
+    junk = (CORPUS / "junk" / "binary-garbage.eml").read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-m", "bulletin", "--config", str(cfg.path), "bounces", "ingest", "-", "--json"],
+        input=junk, capture_output=True, timeout=60,
+    )
+    assert done.returncode == 0 and json.loads(done.stdout)["skipped"] == {"malformed": 1}
