@@ -185,8 +185,11 @@ def ingest(engine: Engine, cfg: Config, messages: Iterable[MailboxMessage], now:
         except FileNotFoundError:
             continue  # another run of ingest took this Maildir message first
         report = parse_report(raw, max_bytes)
-        with session_scope(engine) as session:
-            ingest_report(session, cfg, secret, report, raw, summary, now=now)
+        if report.kind == "skipped":
+            summary.skipped[report.skipped or "not_a_bounce"] += 1
+        else:
+            with session_scope(engine) as session:
+                ingest_report(session, cfg, secret, report, raw, summary, now=now)
         try:
             message.done()
         except FileNotFoundError:
