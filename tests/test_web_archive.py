@@ -84,12 +84,12 @@ def test_issue_page_in_the_readers_language(site, issues):
     assert "<h1>Bulletin 2023-08</h1>" in httpx.get(f"{site.url}/archive/2023-08?lang=en").text
 
 
-@pytest.mark.parametrize("path", ["/archive/2023-09", "/archive/2023-10", "/archive/nope", "/archive/..%2F..",
-                                  "/archive/2023-09/images/photo.png"])
-def test_unsent_and_unknown_issues_are_not_found(site, issues, path):
-    r = httpx.get(f"{site.url}{path}", headers={"Accept-Language": "fr"})
-    assert r.status_code == 404 and "Page introuvable" in r.text
-    assert "Bulletin 2023-09" not in r.text
+def test_unsent_and_unknown_issues_are_not_found(site, issues):
+    for path in ("/archive/2023-09", "/archive/2023-10", "/archive/nope", "/archive/..%2F..",
+                 "/archive/2023-09/images/photo.png", "/archive/nope/images/photo.png"):
+        r = httpx.get(f"{site.url}{path}", headers={"Accept-Language": "fr"})
+        assert r.status_code == 404 and "Page introuvable" in r.text, path
+        assert "Bulletin 2023-09" not in r.text
 
 
 def test_images_are_served_scaled_for_phones(site, issues):
@@ -101,11 +101,11 @@ def test_images_are_served_scaled_for_phones(site, issues):
     assert again.content == r.content
 
 
-@pytest.mark.parametrize("name", ["missing.png", "..%2Fsecret.txt", "%2E%2E", ".hidden", "secret.txt"])
-def test_nothing_but_the_issues_images_is_served(site, issues, name):
-    r = httpx.get(f"{site.url}/archive/2023-07/images/{name}")
-    assert r.status_code == 404
-    assert "not published" not in r.text
+def test_nothing_but_the_issues_images_is_served(site, issues):
+    for name in ("missing.png", "..%2Fsecret.txt", "%2E%2E", ".hidden", "secret.txt", "..%2F..%2F2023-07%2Fsecret.txt"):
+        r = httpx.get(f"{site.url}/archive/2023-07/images/{name}")
+        assert r.status_code == 404, name
+        assert "not published" not in r.text
 
 
 def test_healthz(site):
