@@ -254,3 +254,26 @@ def test_status_column_stops_mail_but_never_starts_it(db_url, tmp_path):
     assert got["new@example.org"] == ("active", frozenset({("imrap", "unsubscribed")}))
     assert got["third@example.org"] == ("complained", frozenset({("imrap", "subscribed")}))
     assert kinds == ["unsubscribe", "unsubscribe"]
+
+
+def test_batched_writes_store_what_the_models_store(db_url, tmp_path):
+    """The bulk paths bypass the ORM: their timestamps and attributes must read back like the ORM's own."""
+    engine = db.engine_for(db_url)
+    seed(engine)
+    start = __import__("bulletin.store.models", fromlist=["utcnow"]).utcnow()
+    path = tmp_path / "one.csv"
+    path.write_text("email,ville\nnew@example.org,Bamako\nknown@example.org,Paris\n", encoding="utf-8")
+    run_import(engine, path)
+    with db.session_scope(engine) as s:
+        for email in ("new@example.org", "known@example.org"):
+            p = queries.find_subscriber(s, email)
+            assert p.updated_at.tzinfo is not None and 0 <= (p.updated_at - start).total_seconds() < 60
+            assert p.attributes == {"ville": p.attributes["ville"]}
+        # Compared in SQL, as delivery and status queries do: the import's rows sort with the ORM's rows.
+        assert s.scalar(select(func.count()).select_from(Subscriber).where(Subscriber.updated_at >= start)) == 2
+        if engine.dialect.name == "sqlite":
+            raw = dict(s.execute(__import__("sqlalchemy").text(
+                "SELECT email, updated_at FROM subscribers WHERE email IN ('new@example.org', 'left@example.org')"
+            )).all())
+            assert len(raw["new@example.org"]) == len(raw["left@example.org"])  # same text format
+            assert raw["new@example.org"][10] == raw["left@example.org"][10] == " "

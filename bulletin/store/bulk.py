@@ -1,6 +1,7 @@
 """Batched writes for imports, one statement per batch on each backend.
 
-SQLite takes executemany at C speed. On PostgreSQL, executemany and multi-row VALUES both send or parse one
+On SQLite, executemany runs at C speed once SQLAlchemy's per-row parameter processing is out of the way: the
+constant timestamp is converted once, and the rows go to the driver as tuples. On PostgreSQL, executemany and multi-row VALUES both send or parse one
 placeholder per value (about 100 µs a row through psycopg); `unnest()` of one array per column sends a batch as a
 few parameters of one short statement, which PostgreSQL plans once.
 """
@@ -12,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, any_, bindparam, insert, select, text, update
+from sqlalchemy import Connection, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Integer, String
 
@@ -24,6 +25,17 @@ SUB = Subscription.__table__
 
 def _pg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+def _stamp(conn: Connection, now: dt.datetime) -> Any:
+    """`now` as the driver stores it in a timestamp column (converted once for a whole batch)."""
+    process = S.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return process(now) if process else now
+
+
+def _json(conn: Connection):
+    process = S.c.attributes.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return process or (lambda v: v)
 
 
 def find_subscribers(conn: Connection, keys: Sequence[str]):
@@ -65,8 +77,17 @@ def insert_subscribers(conn: Connection, rows: list[dict[str, Any]], now: dt.dat
              "n": [r["name"] for r in rows], "l": [r["language"] for r in rows], "s": [r["status"] for r in rows],
              "a": [json.dumps(r["attributes"]) for r in rows]},
         )]
-    stamped = [{**r, "created_at": now, "updated_at": now} for r in rows]
-    return [tuple(r) for r in conn.execute(insert(S).returning(S.c.id, S.c.email_key), stamped)]
+    stamp, as_json = _stamp(conn, now), _json(conn)
+    conn.exec_driver_sql(
+        "INSERT INTO subscribers (email, email_key, name, language, status, attributes, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(r["email"], r["email_key"], r["name"], r["language"], r["status"], as_json(r["attributes"]), stamp, stamp)
+         for r in rows],
+    )
+    # sqlite3's executemany returns no rows: read the new ids back by address (unique, indexed).
+    return [tuple(r) for r in conn.execute(
+        select(S.c.id, S.c.email_key).where(S.c.email_key.in_([r["email_key"] for r in rows]))
+    )]
 
 
 def update_subscribers(conn: Connection, rows: list[dict[str, Any]], now: dt.datetime) -> None:
@@ -86,12 +107,10 @@ def update_subscribers(conn: Connection, rows: list[dict[str, Any]], now: dt.dat
              "a": [json.dumps(r["attributes"]) for r in rows]},
         )
         return
-    conn.execute(
-        update(S).where(S.c.id == bindparam("b_id")).values(
-            name=bindparam("b_name"), language=bindparam("b_language"), status=bindparam("b_status"),
-            attributes=bindparam("b_attributes"), updated_at=now,
-        ),
-        [{f"b_{k}": v for k, v in r.items()} for r in rows],
+    stamp, as_json = _stamp(conn, now), _json(conn)
+    conn.exec_driver_sql(
+        "UPDATE subscribers SET name = ?, language = ?, status = ?, attributes = ?, updated_at = ? WHERE id = ?",
+        [(r["name"], r["language"], r["status"], as_json(r["attributes"]), stamp, r["id"]) for r in rows],
     )
 
 
@@ -110,10 +129,11 @@ def insert_subscriptions(conn: Connection, list_id: int, rows: list[tuple[int, s
             {"list_id": list_id, "source": source, "now": now, "i": [i for i, _ in rows], "s": [s for _, s in rows]},
         )
         return
-    conn.execute(
-        insert(SUB),
-        [{"subscriber_id": i, "list_id": list_id, "status": s, "source": source, "created_at": now,
-          "updated_at": now} for i, s in rows],
+    stamp = _stamp(conn, now)
+    conn.exec_driver_sql(
+        "INSERT INTO subscriptions (subscriber_id, list_id, status, source, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(i, list_id, status, source, stamp, stamp) for i, status in rows],
     )
 
 
@@ -132,9 +152,8 @@ def update_subscriptions(conn: Connection, list_id: int, rows: list[tuple[int, s
             {"list_id": list_id, "source": source, "now": now, "i": [i for i, _ in rows], "s": [s for _, s in rows]},
         )
         return
-    conn.execute(
-        update(SUB)
-        .where(and_(SUB.c.subscriber_id == bindparam("b_id"), SUB.c.list_id == list_id))
-        .values(status=bindparam("b_status"), source=source, updated_at=now),
-        [{"b_id": i, "b_status": s} for i, s in rows],
+    stamp = _stamp(conn, now)
+    conn.exec_driver_sql(
+        "UPDATE subscriptions SET status = ?, source = ?, updated_at = ? WHERE subscriber_id = ? AND list_id = ?",
+        [(status, source, stamp, i, list_id) for i, status in rows],
     )
