@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from bulletin.deliver.message import send_simple
 from bulletin.errors import BulletinError
 from bulletin.web import subscriptions
 from bulletin.web.i18n import Strings
-from bulletin.web.mail import send_confirmation
 from bulletin.web.site import Site, get_site
 
 router = APIRouter()
@@ -77,7 +77,7 @@ def _subscribe(site: Site, request: Request, form: dict[str, str]):
     org = site.cfg.organisation.short_name or site.cfg.organisation.name
     body = t("subscribe.mail.body", list=list_name, org=org, url=site.url(f"/confirm/{token}"))
     try:
-        send_confirmation(site.cfg, email, t("subscribe.mail.subject", list=list_name), body)
+        send_simple(site.cfg, email, t("subscribe.mail.subject", list=list_name), body)
     except BulletinError as e:
         log.error("confirmation mail to %s not sent: %s", email, e)
         return site.pages.render("message.html", lang, 503, title=t("error.mail.title"), lines=[t("error.mail")],
