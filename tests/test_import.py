@@ -277,3 +277,40 @@ def test_batched_writes_store_what_the_models_store(db_url, tmp_path):
             )).all())
             assert len(raw["new@example.org"]) == len(raw["left@example.org"])  # same text format
             assert raw["new@example.org"][10] == raw["left@example.org"][10] == " "
+
+
+@pytest.mark.postgres
+def test_an_address_added_meanwhile_aborts_the_import_cleanly(pg_url, tmp_path):
+    """A web sign-up commits an address while the import is inserting it: a clear error, nothing imported."""
+    import threading
+    import time
+
+    from bulletin.errors import BulletinError
+
+    engine = db.engine_for(pg_url)
+    seed(engine)
+    before = _count(engine)
+    path = tmp_path / "race.csv"
+    path.write_text("email\nfirst@example.org\nrace@example.org\n", encoding="utf-8")
+    other = engine.connect()
+    tx = other.begin()
+    other.execute(Subscriber.__table__.insert().values(
+        email="race@example.org", email_key="race@example.org", name="", language="fr", status="active",
+        attributes={}, created_at=func.now(), updated_at=func.now()))
+    outcome: list[BaseException | object] = []
+
+    def run():
+        try:
+            outcome.append(run_import(engine, path))
+        except BaseException as e:  # noqa: BLE001 - handed to the test thread
+            outcome.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(1.0)  # the import is now waiting on the uncommitted row's unique key
+    tx.commit()
+    other.close()
+    t.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], BulletinError)
+    assert "added by someone else during the import" in outcome[0].what
+    assert _count(engine) == (before[0] + 1, before[1])  # only the other writer's row

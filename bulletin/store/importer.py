@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bulletin.errors import BulletinError
 from bulletin.store import bulk
 from bulletin.store.addresses import InvalidAddress, normalise_email, normalise_language, plain
 from bulletin.store.csvfile import Columns, SubscriberFile
@@ -284,6 +286,15 @@ def import_subscribers(
     """Import a CSV file into list `ml` in the caller's transaction; raises ImportFileError when the file cannot be
     read at all (the caller then rolls back, so nothing is written). `progress(bytes_read, size)` after each batch.
     """
+    try:
+        return _import(session, path, ml, languages, default_language, progress, batch_size)
+    except IntegrityError:
+        # Another writer (a web sign-up) added one of these addresses meanwhile; the caller rolls back the lot.
+        raise BulletinError("an address in this file was added by someone else during the import: nothing was "
+                            "imported, run it again", where=path) from None
+
+
+def _import(session, path, ml, languages, default_language, progress, batch_size) -> ImportReport:
     with SubscriberFile(path) as f:
         report = ImportReport(path=str(path), list_slug=ml.slug, encoding=f.encoding, delimiter=f.delimiter)
         writer = _Writer(session, ml, default_language, f"import:{Path(path).name}"[:200], report)
