@@ -19,25 +19,11 @@ from sqlalchemy.orm import Session
 
 from bulletin.errors import BulletinError
 from bulletin.store import bulk
-from bulletin.store.addresses import InvalidAddress, normalise_email, normalise_language, plain
-from bulletin.store.csvfile import Columns, SubscriberFile
+from bulletin.store.csvfile import SubscriberFile
 from bulletin.store.models import Event, MailingList, utcnow
+from bulletin.store.rows import STOP_EVENTS, STOPPED, STOPPED_SUBSCRIBER, Row, RowRejected, cell, parse_row
 
 BATCH = 1000
-NAME_MAX = 200
-
-SUBSCRIPTION_STATUSES = {
-    "subscribed": "subscribed", "abonne": "subscribed", "inscrit": "subscribed", "actif": "subscribed",
-    "active": "subscribed", "unconfirmed": "unconfirmed", "non confirme": "unconfirmed", "en attente": "unconfirmed",
-    "unsubscribed": "unsubscribed", "desabonne": "unsubscribed", "desinscrit": "unsubscribed",
-    "bounced": "bounced",
-}
-SUBSCRIBER_STATUSES = {"active": "active", "actif": "active", "bounced": "bounced", "complained": "complained"}
-#: States in which nobody is mailed; an import may move someone into them, never out of them.
-STOPPED = {"unsubscribed", "bounced"}
-STOPPED_SUBSCRIBER = {"bounced", "complained"}
-#: The event an import records when a row stops mail to someone.
-STOP_EVENTS = {"unsubscribed": "unsubscribe", "bounced": "bounce_hard", "complained": "complaint"}
 
 
 @dataclass
@@ -75,87 +61,6 @@ class ImportReport:
     def accounted(self) -> int:
         return (self.added + self.updated + self.unchanged + len(self.duplicates) + len(self.not_resubscribed)
                 + len(self.rejected))
-
-
-@dataclass
-class Row:
-    """A valid row, or the merge of every row of the file for one address."""
-
-    line: int
-    email: str
-    key: str
-    name: str | None
-    language: str | None
-    status: str | None
-    subscriber_status: str | None
-    attributes: dict[str, str]
-
-    def merge(self, later: Row) -> None:
-        """A later row for the same address: its non-empty values win; a status that stops mail always wins."""
-        self.name = later.name or self.name
-        self.language = later.language or self.language
-        if later.status and not (self.status in STOPPED and later.status not in STOPPED):
-            self.status = later.status
-        if later.subscriber_status and not (
-            self.subscriber_status in STOPPED_SUBSCRIBER and later.subscriber_status not in STOPPED_SUBSCRIBER
-        ):
-            self.subscriber_status = later.subscriber_status
-        self.attributes.update(later.attributes)
-
-
-def _cell(values: list[str], index: int | None) -> str:
-    if index is None or index >= len(values):
-        return ""
-    return values[index].strip()
-
-
-def parse_row(
-    line: int, values: list[str], cols: Columns, languages: Sequence[str], default_language: str, report: ImportReport
-) -> Row | None:
-    """The row as a Row, or None after recording in the report why it was rejected."""
-    raw_email = _cell(values, cols.email)
-    if len(values) > cols.width and any(v.strip() for v in values[cols.width:]):
-        report.rejected.append(RowNote(line, raw_email, f"{len(values)} values but the header has {cols.width} "
-                                       "columns (a value holding the delimiter is not quoted?)"))
-        return None
-    try:
-        email = normalise_email(raw_email)
-    except InvalidAddress as e:
-        report.rejected.append(RowNote(line, raw_email, e.what))
-        return None
-    name = _cell(values, cols.name)
-    if not name:
-        name = " ".join(p for p in (_cell(values, cols.first_name), _cell(values, cols.last_name)) if p)
-    name = " ".join(name.split())
-    if len(name) > NAME_MAX:
-        report.rejected.append(RowNote(line, raw_email, f"the name is longer than {NAME_MAX} characters"))
-        return None
-    status = subscriber_status = None
-    raw_status = _cell(values, cols.status)
-    if raw_status:
-        status = SUBSCRIPTION_STATUSES.get(plain(raw_status))
-        if status is None:
-            report.rejected.append(RowNote(line, raw_email, f"unknown status {raw_status!r} (subscribed, unconfirmed, "
-                                           "unsubscribed or bounced)"))
-            return None
-    raw_sstatus = _cell(values, cols.subscriber_status)
-    if raw_sstatus:
-        subscriber_status = SUBSCRIBER_STATUSES.get(plain(raw_sstatus))
-        if subscriber_status is None:
-            report.rejected.append(RowNote(line, raw_email, f"unknown subscriber status {raw_sstatus!r} (active, "
-                                           "bounced or complained)"))
-            return None
-    language = None
-    raw_language = _cell(values, cols.language)
-    if raw_language:
-        language = normalise_language(raw_language, languages)
-        if language is None:
-            # A good address is worth more than its language column: keep the row, in the default language.
-            language = default_language
-            report.warnings.append(RowNote(line, raw_email, f"unknown language {raw_language!r}: set to "
-                                           f"{default_language!r} (known: {', '.join(languages)})"))
-    attributes = {name_: v for i, name_ in cols.extra if (v := _cell(values, i))}
-    return Row(line, email, email.lower(), name or None, language, status, subscriber_status, attributes)
 
 
 class _Writer:
@@ -301,9 +206,14 @@ def _import(session, path, ml, languages, default_language, progress, batch_size
         batch: list[Row] = []
         for line, values in f.rows():
             report.rows += 1
-            row = parse_row(line, values, f.columns, languages, default_language, report)
-            if row is not None:
-                batch.append(row)
+            try:
+                row = parse_row(line, values, f.columns, languages, default_language)
+            except RowRejected as e:
+                report.rejected.append(RowNote(line, cell(values, f.columns.email), e.what))
+                continue
+            if row.warning:
+                report.warnings.append(RowNote(line, cell(values, f.columns.email), row.warning))
+            batch.append(row)
             if len(batch) >= batch_size:
                 writer.write(batch)
                 batch = []
