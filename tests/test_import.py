@@ -314,3 +314,16 @@ def test_an_address_added_meanwhile_aborts_the_import_cleanly(pg_url, tmp_path):
     assert len(outcome) == 1 and isinstance(outcome[0], BulletinError)
     assert "added by someone else during the import" in outcome[0].what
     assert _count(engine) == (before[0] + 1, before[1])  # only the other writer's row
+
+
+def test_the_sample_list_imports_cleanly(sqlite_url, repo_root):
+    engine = db.engine_for(sqlite_url)
+    with db.session_scope(engine) as s:
+        queries.create_list(s, "imrap", "IMRAP")
+    report = run_import(engine, repo_root / "subscribers" / "imrap-sample.csv")
+    assert (report.rows, report.added, report.rejected, report.warnings) == (31, 31, [], [])
+    with db.session_scope(engine) as s:
+        languages = dict(s.execute(select(Subscriber.language, func.count()).group_by(Subscriber.language)).all())
+        awa = queries.find_subscriber(s, "awa.traore@example.org")
+        assert (awa.name, awa.attributes) == ("Awa Traoré", {"Ville": "Bamako", "Organisation": "IMRAP"})
+    assert languages == {"fr": 22, "en": 9}
