@@ -34,6 +34,8 @@ def test_get_and_head_show_a_button_and_change_nothing(site, sample):
     assert r.status_code == 200
     assert "Voulez-vous vous désinscrire" in r.text and "Actualités de l&#39;IMRAP" in r.text
     assert f'action="{site.url}/unsubscribe/{token}"' in r.text and "<button" in r.text
+    assert r.headers["cache-control"] == "no-store" and "set-cookie" not in r.headers
+    assert "default-src 'none'" in r.headers["content-security-policy"]
     h = httpx.head(f"{site.url}/unsubscribe/{token}")
     assert h.status_code == 200 and h.content == b""
     assert snapshot(site.engine) == before

@@ -33,6 +33,7 @@ def archive_index(request: Request, lang: str | None = None, site: Site = Depend
         issues = published.archived_issues(session, t.language)
     response = site.pages.render("archive.html", t.language, title=t("archive.title"), issues=issues)
     response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Vary"] = "Accept-Language"
     return response
 
 

@@ -27,6 +27,12 @@ class Pages:
         self.env.globals.update(org=cfg.organisation, base_url=cfg.web.base_url, logo=self.logo_url(),
                                 language_names=LANGUAGE_NAMES)
 
+    @property
+    def csp(self) -> str:
+        # The pages need their inline sheet, images (the logo may be anywhere) and forms posting to the site.
+        return ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; "
+                f"form-action 'self' {self.cfg.web.base_url}; frame-ancestors 'none'; base-uri 'none'")
+
     def logo_url(self) -> str:
         logo = self.cfg.organisation.logo
         if not logo or logo.startswith(("http://", "https://", "data:")):
@@ -37,5 +43,6 @@ class Pages:
         t = Strings(language)
         html = self.env.get_template(name).render(t=t, lang=t.language, **context)
         # Pages hold personal addresses and one-time links: no shared cache may keep them.
-        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+                   "Content-Security-Policy": self.csp}
         return HTMLResponse(html, status_code=status_code, headers=headers)
