@@ -8,9 +8,12 @@ gives its rows back; an unexpected exception is recorded on the row and raised, 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -31,6 +34,8 @@ from bulletin.tokens import Tokens
 #: Outcomes are written at least this often, so that a killed worker repeats few messages.
 MARK_EVERY_MESSAGES = 20
 MARK_EVERY_SECONDS = 0.5
+#: Messages built ahead of the one being sent, per connection.
+LOOKAHEAD = 3
 
 ProgressFn = Callable[[str], None]
 
@@ -144,12 +149,18 @@ class _Connection(threading.Thread):
         outcomes: list[claims.Outcome] = []
         last_mark = time.monotonic()
         done = 0
+        # Messages are built (and signed) by the builder pool a few ahead of the one on the wire: the RSA work of
+        # the next message overlaps this one's network round trips.
+        ahead: deque[Future] = deque()
         try:
-            for c in batch:
+            for i, c in enumerate(batch):
                 if r.stop.is_set():
                     break
+                while len(ahead) <= LOOKAHEAD and i + len(ahead) < len(batch):
+                    ahead.append(r.builders.submit(r.ctx.message, batch[i + len(ahead)]))
+                envelope, data = ahead.popleft().result()
                 r.bucket.acquire()
-                outcomes.append(self._send_one(c))
+                outcomes.append(self._send_one(c, envelope, data))
                 done += 1
                 r.progress(outcomes[-1].status)
                 if len(outcomes) >= MARK_EVERY_MESSAGES or time.monotonic() - last_mark > MARK_EVERY_SECONDS:
@@ -168,6 +179,9 @@ class _Connection(threading.Thread):
             with session_scope(r.engine) as session:
                 claims.release(session, r.worker_id, [c.id for c in batch[done + 1:]])
             raise
+        finally:
+            for f in ahead:
+                f.cancel()
         self._mark(outcomes)
         if r.stop.is_set():
             with session_scope(r.engine) as session:
@@ -178,9 +192,8 @@ class _Connection(threading.Thread):
             with session_scope(self.run_.engine) as session:
                 claims.mark(session, self.run_.worker_id, outcomes)
 
-    def _send_one(self, c: claims.Claimed) -> claims.Outcome:
+    def _send_one(self, c: claims.Claimed, envelope: str, data: bytes) -> claims.Outcome:
         r = self.run_
-        envelope, data = r.ctx.message(c)
         try:
             self.transport.send(envelope, [c.email], data)
         except PermanentFailure as e:
@@ -217,6 +230,8 @@ class SendRun:
 
     def pass_once(self) -> None:
         """All connections work until nothing is due; raises the first error a connection met."""
+        self.builders = ThreadPoolExecutor(max_workers=min(8, max(2, os.cpu_count() or 1)),
+                                           thread_name_prefix="bulletin-build")
         threads = [_Connection(self, self.transport_factory()) for _ in range(self.connections)]
         for t in threads:
             t.start()
@@ -229,6 +244,8 @@ class SendRun:
             for t in threads:
                 t.join()
             raise
+        finally:
+            self.builders.shutdown(wait=True, cancel_futures=True)
         for t in threads:
             if t.error is not None:
                 raise t.error
