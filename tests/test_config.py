@@ -100,3 +100,11 @@ def test_relative_paths_follow_the_config_file(tmp_path, make_config):
     cfg = make_config('[database]\nurl = "sqlite:///data/b.db"\n[delivery]\noutbox = "mail"\n')
     assert cfg.database_url == f"sqlite:///{tmp_path / 'data' / 'b.db'}"
     assert cfg.resolve_path(cfg.delivery.outbox) == tmp_path / "mail"
+
+
+def test_unusable_database_url_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "b.toml"
+    path.write_text('[database]\nurl = "nonsense://somewhere/db"\n')
+    assert main(["--config", str(path), "lists"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nonsense" in err and "Traceback" not in err

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bulletin.errors import ConfigError
@@ -46,9 +46,11 @@ def create(url: str) -> Engine:
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(u, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        # Let SQLAlchemy's own BEGIN take the write lock up front: two writers never deadlock on upgrade.
         return engine
-    return create_engine(u, pool_pre_ping=True)
+    try:
+        return create_engine(u, pool_pre_ping=True)
+    except (NoSuchModuleError, ImportError) as e:
+        raise ConfigError(f"[database].url names a database Bulletin cannot use ({u.drivername}): {e}")
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
