@@ -62,10 +62,12 @@ def seed(engine):
                 queries.unsubscribe(s, p.id, imrap.id, source="web")
 
 
-def test_messy_french_excel_file_row_by_row(db_url):
+@pytest.mark.parametrize("batch_size", [1000, 2], ids=["one-batch", "batches-of-2"])
+def test_messy_french_excel_file_row_by_row(db_url, batch_size):
+    """Row by row; with batches of 2 rows, a duplicate meets its first line in an earlier batch."""
     engine = db.engine_for(db_url)
     seed(engine)
-    report = run_import(engine, DATA / "messy-fr-excel.csv")
+    report = run_import(engine, DATA / "messy-fr-excel.csv", batch_size=batch_size)
 
     assert (report.encoding, report.delimiter) == ("cp1252", ";")
     assert report.rows == 16

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, any_, bindparam, select, text
+from sqlalchemy import Column, Connection, MetaData, Table, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Integer, String
 
@@ -21,6 +21,17 @@ from bulletin.store.models import Subscriber, Subscription
 
 S = Subscriber.__table__
 SUB = Subscription.__table__
+
+#: The addresses an import has met so far, with their first line: kept by the database, so that the importer's
+#: memory does not grow with the file. Temporary: private to the connection, gone with the transaction.
+SEEN = Table(
+    "import_seen",
+    MetaData(),
+    Column("email_key", String(320), primary_key=True),
+    Column("line", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
 
 
 def _pg(conn: Connection) -> bool:
@@ -157,3 +168,38 @@ def update_subscriptions(conn: Connection, list_id: int, rows: list[tuple[int, s
         "UPDATE subscriptions SET status = ?, source = ?, updated_at = ? WHERE subscriber_id = ? AND list_id = ?",
         [(status, source, stamp, i, list_id) for i, status in rows],
     )
+
+
+def start_seen(conn: Connection) -> None:
+    if not _pg(conn):
+        # sqlite3 runs DDL outside the transaction, so a rolled-back import (a dry run) leaves the table behind.
+        SEEN.drop(conn, checkfirst=True)
+    SEEN.create(conn)
+
+
+def end_seen(conn: Connection) -> None:
+    """Drop the table on SQLite (PostgreSQL drops it at commit, and a rollback undoes its creation)."""
+    if not _pg(conn):
+        SEEN.drop(conn)
+
+
+def seen_lines(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
+    """address -> first line, for those of `keys` met in earlier batches."""
+    if _pg(conn):
+        where = SEEN.c.email_key == any_(bindparam("keys", list(keys), type_=ARRAY(String)))
+    else:
+        where = SEEN.c.email_key.in_(list(keys))
+    return dict(conn.execute(select(SEEN.c.email_key, SEEN.c.line).where(where)).all())
+
+
+def mark_seen(conn: Connection, rows: list[tuple[str, int]]) -> None:
+    """Remember (address, first line) pairs."""
+    if not rows:
+        return
+    if _pg(conn):
+        conn.execute(
+            text("INSERT INTO import_seen (email_key, line) SELECT * FROM unnest(CAST(:k AS text[]), CAST(:n AS integer[]))"),
+            {"k": [k for k, _ in rows], "n": [n for _, n in rows]},
+        )
+        return
+    conn.exec_driver_sql("INSERT INTO import_seen (email_key, line) VALUES (?, ?)", rows)

@@ -8,7 +8,7 @@ saying `unsubscribed`) but never starts it again for someone who unsubscribed, b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,26 +73,27 @@ class _Writer:
         self.default_language = default_language
         self.source = source
         self.report = report
-        #: address -> first line it was on, to tell a duplicate within the file from an existing subscriber
-        self.seen: dict[str, int] = {}
 
-    def write(self, rows: Iterable[Row]) -> None:
+    def write(self, rows: list[Row]) -> None:
+        if not rows:
+            return
+        # address -> first line in the file, to tell a duplicate within the file from an existing subscriber
+        first_line = bulk.seen_lines(self.conn, list({r.key for r in rows}))
         merged: dict[str, Row] = {}
         first_in_file: dict[str, bool] = {}
         for row in rows:
             if row.key in merged:
                 merged[row.key].merge(row)
-                self.report.duplicates.append(RowNote(row.line, row.email, f"same address as line {self.seen[row.key]}: merged"))
-            elif row.key in self.seen:
-                merged[row.key] = row
-                first_in_file[row.key] = False
-                self.report.duplicates.append(RowNote(row.line, row.email, f"same address as line {self.seen[row.key]}: merged"))
             else:
                 merged[row.key] = row
-                first_in_file[row.key] = True
-                self.seen[row.key] = row.line
-        if not merged:
-            return
+                first_in_file[row.key] = row.key not in first_line
+                if first_in_file[row.key]:
+                    first_line[row.key] = row.line
+                    continue
+            self.report.duplicates.append(
+                RowNote(row.line, row.email, f"same address as line {first_line[row.key]}: merged")
+            )
+        bulk.mark_seen(self.conn, [(key, first_line[key]) for key, first in first_in_file.items() if first])
         existing = {r.email_key: r for r in bulk.find_subscribers(self.conn, list(merged))}
         subscriptions = bulk.find_subscriptions(self.conn, self.ml.id, [r.id for r in existing.values()])
         now = utcnow()
@@ -203,6 +204,7 @@ def _import(session, path, ml, languages, default_language, progress, batch_size
     with SubscriberFile(path) as f:
         report = ImportReport(path=str(path), list_slug=ml.slug, encoding=f.encoding, delimiter=f.delimiter)
         writer = _Writer(session, ml, default_language, f"import:{Path(path).name}"[:200], report)
+        bulk.start_seen(writer.conn)
         batch: list[Row] = []
         for line, values in f.rows():
             report.rows += 1
@@ -220,6 +222,7 @@ def _import(session, path, ml, languages, default_language, progress, batch_size
                 if progress:
                     progress(f.bytes_read(), f.size)
         writer.write(batch)
+        bulk.end_seen(writer.conn)
         if progress:
             progress(f.size, f.size)
     return report
