@@ -1,0 +1,112 @@
+"""Reading subscriber files: encodings, delimiters, header spellings, and the physical line of each row."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from bulletin.errors import ImportFileError
+from bulletin.store.csvfile import SubscriberFile, map_columns
+
+
+def _open(tmp_path, data: bytes) -> SubscriberFile:
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    return SubscriberFile(path)
+
+
+@pytest.mark.parametrize(
+    "encoding, data",
+    [
+        ("utf-8", "email;nom\nawa@example.org;Awa Traoré\n".encode()),
+        ("utf-8-sig", codecs.BOM_UTF8 + "email;nom\nawa@example.org;Awa Traoré\n".encode()),
+        ("utf-16", "email;nom\nawa@example.org;Awa Traoré\n".encode("utf-16")),
+        ("cp1252", "email;nom\nawa@example.org;Awa Traoré – l’équipe\n".encode("cp1252")),
+        ("mac_roman", "email;nom\nawa@example.org;Hélène Lefèvre à Ségou\n".encode("mac_roman")),
+    ],
+)
+def test_encodings(tmp_path, encoding, data):
+    with _open(tmp_path, data) as f:
+        assert f.encoding == encoding
+        rows = list(f.rows())
+    assert rows[0][1][0] == "awa@example.org"
+    assert rows[0][1][1].startswith(("Awa Traoré", "Hélène Lefèvre"))
+
+
+def test_accents_after_a_long_ascii_start_are_found(tmp_path):
+    """Judged on the bytes where the first non-UTF-8 character is, not on a plain ASCII beginning."""
+    head = "email,name\n" + "".join(f"user{i}@example.org,User {i}\n" for i in range(20000))
+    with _open(tmp_path, (head + "late@example.org,Dembélé\n").encode("cp1252")) as f:
+        assert f.encoding == "cp1252"
+        assert list(f.rows())[-1] == (20002, ["late@example.org", "Dembélé"])
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_delimiters_even_when_values_hold_others(tmp_path, delimiter):
+    text = delimiter.join(["email", "name", "note"]) + "\n" + delimiter.join(
+        ["awa@example.org", '"Traoré, Awa"', '"a;b|c"']
+    ) + "\n"
+    with _open(tmp_path, text.encode()) as f:
+        assert f.delimiter == delimiter
+        assert list(f.rows()) == [(2, ["awa@example.org", "Traoré, Awa", "a;b|c"])]
+
+
+def test_physical_lines_with_multiline_values_and_blank_lines(tmp_path):
+    data = b'\n\nemail,note\r\n\r\na@example.org,"one\r\ntwo\r\nthree"\r\n\r\nb@example.org,x\r\n'
+    with _open(tmp_path, data) as f:
+        assert f.header_line == 3
+        assert [(line, values[0]) for line, values in f.rows()] == [(5, "a@example.org"), (9, "b@example.org")]
+
+
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        (["Email", "Name", "Language"], {"email": 0, "name": 1, "language": 2}),
+        (["Adresse e-mail", "Prénom", "Nom", "Langue"], {"email": 0, "first_name": 1, "last_name": 2, "language": 3}),
+        (["courriel", "NOM", "langue préférée"], {"email": 0, "name": 1, "language": 2}),
+        (["First name", "Last name", "E-mail address", "Status"],
+         {"first_name": 0, "last_name": 1, "email": 2, "status": 3}),
+        (["E_MAIL", "statut", "subscriber_status"], {"email": 0, "status": 1, "subscriber_status": 2}),
+    ],
+)
+def test_header_spellings(tmp_path, header, expected):
+    cols = map_columns(header, tmp_path, 1)
+    got = {k: v for k, v in vars(cols).items() if k not in ("extra", "width") and v is not None}
+    assert got == expected
+
+
+def test_other_columns_become_attributes_with_their_header(tmp_path):
+    cols = map_columns(["email", "Ville", "", "Ville", " Organisation  du  réseau "], tmp_path, 1)
+    assert cols.extra == [(1, "Ville"), (2, "column 3"), (3, "Ville (2)"), (4, "Organisation du réseau")]
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        (["email", "courriel"], "two columns are the email: 'email' and 'courriel'"),
+        (["email", "name", "nom complet"], "two columns are the name"),
+        (["langue", "language", "email"], "two columns are the language"),
+    ],
+)
+def test_ambiguous_headers(tmp_path, header, message):
+    with pytest.raises(ImportFileError) as exc:
+        map_columns(header, tmp_path, 4)
+    assert exc.value.what == message or message in exc.value.what
+    assert exc.value.line == 4
+
+
+def test_no_email_column_names_what_it_found(tmp_path):
+    with pytest.raises(ImportFileError) as exc:
+        _open(tmp_path, "\nNom;Ville;Téléphone\nAwa;Bamako;1\n".encode())
+    assert exc.value.line == 2
+    assert "no email column" in exc.value.what and "'Nom', 'Ville', 'Téléphone'" in exc.value.what
+
+
+def test_text_that_turns_invalid_later_is_an_error_at_its_line(tmp_path):
+    rows = "".join(f"u{i}@example.org\n" for i in range(5000))
+    with _open(tmp_path, codecs.BOM_UTF8 + b"email\n" + rows.encode() + b"caf\xe9@example.org\n") as f:
+        with pytest.raises(ImportFileError) as exc:
+            list(f.rows())
+    assert "not valid utf-8-sig text" in exc.value.what
+    assert exc.value.line is not None and exc.value.line > 4000
