@@ -6,12 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from bulletin.config import Config
 from bulletin.errors import BulletinError
-from bulletin.store import db, queries
-from bulletin.store.exporter import export_subscribers
-from bulletin.store.importer import ImportReport, import_subscribers
-from bulletin.store.subscribers import add_subscriber, unsubscribe_address
+
+if TYPE_CHECKING:
+    from bulletin.store.importer import ImportReport
+
+# The store (SQLAlchemy, Alembic, email-validator, charset-normalizer) is imported by the handlers that use it,
+# so that `bulletin --help` and the other areas' commands do not pay for it.
 
 #: Files at least this large show a progress bar even when stderr is not a terminal (a log of a long import).
 PROGRESS_BYTES = 5 << 20
@@ -52,10 +56,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _engine(cfg: Config):
+    from bulletin.store import db
+
     return db.engine_for(cfg.database_url)
 
 
 def show_lists(args: argparse.Namespace, cfg: Config) -> int:
+    from bulletin.store import db, queries
+
     with db.session_scope(_engine(cfg)) as session:
         rows = queries.list_counts(session)
     if not rows:
@@ -67,6 +75,8 @@ def show_lists(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def add_list(args: argparse.Namespace, cfg: Config) -> int:
+    from bulletin.store import db, queries
+
     name = args.name.strip()
     if not name:
         raise BulletinError("a list needs a name", where="--name")
@@ -110,6 +120,9 @@ def print_report(report: ImportReport) -> None:
 
 
 def import_file(args: argparse.Namespace, cfg: Config) -> int:
+    from bulletin.store import db, queries
+    from bulletin.store.importer import import_subscribers
+
     path = Path(args.file)
     update, bar = _progress(path)
     try:
@@ -130,6 +143,9 @@ def import_file(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def export_file(args: argparse.Namespace, cfg: Config) -> int:
+    from bulletin.store import db, queries
+    from bulletin.store.exporter import export_subscribers
+
     with db.session_scope(_engine(cfg)) as session:
         ml = queries.get_list(session, args.list_slug)
         if args.out:
@@ -150,6 +166,9 @@ def export_file(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def add_one(args: argparse.Namespace, cfg: Config) -> int:
+    from bulletin.store import db, queries
+    from bulletin.store.subscribers import add_subscriber
+
     with db.session_scope(_engine(cfg)) as session:
         ml = queries.get_list(session, args.list_slug)
         result = add_subscriber(
@@ -163,6 +182,9 @@ def add_one(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def unsubscribe_one(args: argparse.Namespace, cfg: Config) -> int:
+    from bulletin.store import db
+    from bulletin.store.subscribers import unsubscribe_address
+
     with db.session_scope(_engine(cfg)) as session:
         done = unsubscribe_address(session, args.email, args.list_slug)
     if done:
