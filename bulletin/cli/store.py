@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from bulletin.config import Config
@@ -69,7 +68,8 @@ def show_lists(args: argparse.Namespace, cfg: Config) -> int:
     if not rows:
         print("no lists yet: bulletin lists add SLUG --name NAME", file=sys.stderr)
     for ml, counts in rows:
-        parts = [f"{counts.get(status, 0)} {status}" for status in STATUS_ORDER if counts.get(status) or status == "subscribed"]
+        shown = [status for status in STATUS_ORDER if counts.get(status) or status == "subscribed"]
+        parts = [f"{counts.get(status, 0)} {status}" for status in shown]
         print(f"{ml.slug} — {ml.name}: {', '.join(parts)}")
     return 0
 
