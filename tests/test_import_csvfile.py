@@ -110,3 +110,19 @@ def test_text_that_turns_invalid_later_is_an_error_at_its_line(tmp_path):
             list(f.rows())
     assert "not valid utf-8-sig text" in exc.value.what
     assert exc.value.line is not None and exc.value.line > 4000
+
+
+def test_title_rows_and_empty_separator_rows_above_the_header(tmp_path):
+    """French Excel exports often start with a title and rows of bare semicolons."""
+    data = ("Liste des abonnés IMRAP;;;\r\n;;;\r\nexportée le 03/07/2023;;;\r\n"
+            "Nom;Prénom;Courriel;Ville\r\nTraoré;Awa;awa@example.org;Bamako\r\n;;;\r\n").encode("cp1252")
+    with _open(tmp_path, data) as f:
+        assert (f.header_line, f.delimiter, f.columns.email) == (4, ";", 2)
+        assert list(f.rows()) == [(5, ["Traoré", "Awa", "awa@example.org", "Bamako"])]
+
+
+def test_the_header_must_come_within_the_first_lines(tmp_path):
+    data = "".join(f"note {i}\n" for i in range(12)) + "email\nawa@example.org\n"
+    with pytest.raises(ImportFileError, match="no email column") as exc:
+        _open(tmp_path, data.encode())
+    assert exc.value.line == 1

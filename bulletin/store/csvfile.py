@@ -23,6 +23,8 @@ from bulletin.store.addresses import plain
 SAMPLE_BYTES = 64 << 10
 CHUNK = 1 << 20
 DELIMITERS = ",;\t|"
+#: How many non-blank lines may stand above the header (a title, a date, an empty row of separators).
+HEADER_SEARCH = 10
 #: What office software in French- and English-speaking places writes when it does not write UTF-8.
 LEGACY_ENCODINGS = ["cp1252", "mac_roman", "cp850", "latin_1"]
 BOMS = [(codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
@@ -92,7 +94,7 @@ def detect_encoding(fh: BinaryIO, where: Path) -> str:
         text = sample.decode("cp1252")
     except UnicodeDecodeError:
         text = None
-    if text is not None and sum(c < " " and c not in "\t\r\n" for c in text) <= len(text) // 100 + 1:
+    if text is not None and sum(c < " " and c not in "\t\r\n" for c in text) <= len(text) // 20 + 2:
         return "cp1252"
     raise ImportFileError(
         "this is not a CSV file, or its text encoding is unknown: save it as 'CSV UTF-8' and import again",
@@ -108,22 +110,38 @@ def _has_email_column(cells: list[str]) -> bool:
     return any(plain(c) in EMAIL for c in cells)
 
 
-def detect_delimiter(sample_lines: list[str], where: Path, header_line: int) -> str:
-    """The delimiter that makes the header name an email column; csv.Sniffer decides between candidates."""
-    header = sample_lines[0]
+def sniff_delimiter(lines: list[str]) -> str:
+    """csv.Sniffer's guess among the usual delimiters, else the one the first line holds most of."""
     try:
-        sniffed = csv.Sniffer().sniff("".join(sample_lines), delimiters=DELIMITERS).delimiter
+        return csv.Sniffer().sniff("".join(lines), delimiters=DELIMITERS).delimiter
     except csv.Error:
-        sniffed = max(DELIMITERS, key=header.count)
+        return max(DELIMITERS, key=lines[0].count)
+
+
+def header_delimiter(line: str, sniffed: str) -> str | None:
+    """The delimiter under which `line` names an email column (the sniffed one first), or None."""
     for delimiter in [sniffed, *DELIMITERS]:
-        if _has_email_column(_header_cells(header, delimiter)):
+        if _has_email_column(_header_cells(line, delimiter)):
             return delimiter
-    found = ", ".join(repr(c.strip()) for c in _header_cells(header, sniffed) if c.strip())[:200]
+    return None
+
+
+def find_header(lines: list[tuple[int, str]], where: Path) -> tuple[int, str]:
+    """The header among the first non-blank lines (a title row above it is common in spreadsheets) and the delimiter:
+    (its index in `lines`, delimiter). Raises ImportFileError naming what the first line holds."""
+    sniffed = sniff_delimiter([text for _, text in lines])
+    for index, (_, text) in enumerate(lines[:HEADER_SEARCH]):
+        delimiter = header_delimiter(text, sniffed)
+        if delimiter is not None:
+            if index:
+                delimiter = header_delimiter(text, sniff_delimiter([t for _, t in lines[index:]])) or delimiter
+            return index, delimiter
+    found = ", ".join(repr(c.strip()) for c in _header_cells(lines[0][1], sniffed) if c.strip())[:200]
     raise ImportFileError(
         "no email column: the first row must name the columns, one of them 'email' (or 'e-mail', 'courriel', "
         f"'adresse e-mail'); found {found or 'nothing'}",
         where=where,
-        line=header_line,
+        line=lines[0][0],
     )
 
 
@@ -191,30 +209,27 @@ class SubscriberFile:
             raise
 
     def _open_reader(self):
-        # Read whole physical lines for sniffing, then rewind so the csv reader sees every byte once.
-        sample: list[str] = []
-        skipped = 0
+        # Read whole physical lines to find the header and delimiter, then rewind so the csv reader sees every byte.
+        sample: list[tuple[int, str]] = []
         try:
-            for line in self._text:
-                if not sample and not line.strip():
-                    skipped += 1
-                    continue
-                sample.append(line)
-                if len(sample) >= 50:
-                    break
+            for number, line in enumerate(self._text, start=1):
+                if line.strip(" \t\r\n,;|"):  # a row of empty cells is blank too
+                    sample.append((number, line))
+                    if len(sample) >= 50:
+                        break
         except UnicodeDecodeError:
             raise ImportFileError(f"the file is not valid {self.encoding} text", where=self.path)
         if not sample:
             raise ImportFileError("the file is empty", where=self.path)
-        header_line = skipped + 1
-        delimiter = detect_delimiter(sample, self.path, header_line)
+        index, delimiter = find_header(sample, self.path)
+        header_line = sample[index][0]
         self._text.detach()  # keep the binary file open: the wrapper would close it when replaced
         self._raw.seek(0)
         self._text = io.TextIOWrapper(self._raw, encoding=self.encoding, newline="")
         reader = csv.reader(self._text, delimiter=delimiter, quotechar='"', doublequote=True)
         self._line = 0
         header: list[str] = []
-        while not any(c.strip() for c in header):
+        while self._line < header_line:
             header = self._next(reader)
         header[0] = header[0].lstrip("\ufeff")
         return reader, header_line, delimiter, map_columns(header, self.path, header_line)
