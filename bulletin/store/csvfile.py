@@ -138,7 +138,7 @@ def find_header(lines: list[tuple[int, str]], where: Path) -> tuple[int, str]:
             return index, delimiter
     found = ", ".join(repr(c.strip()) for c in _header_cells(lines[0][1], sniffed) if c.strip())[:200]
     raise ImportFileError(
-        "no email column: the first row must name the columns, one of them 'email' (or 'e-mail', 'courriel', "
+        "no email column: a header row among the first lines must name the columns, one of them 'email' (or 'e-mail', 'courriel', "
         f"'adresse e-mail'); found {found or 'nothing'}",
         where=where,
         line=lines[0][0],
