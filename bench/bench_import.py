@@ -78,7 +78,8 @@ def child(kind: str, url: str, path: str) -> dict:
         t, c = time.perf_counter(), time.process_time()
         with db.session_scope(engine) as s:
             report = import_subscribers(s, path, ml, languages=["fr", "en"], default_language="fr")
-        return {"seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "rows": report.rows, "added": report.added,
+        return {"seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "rows": report.rows,
+                "added": report.added,
                 "rejected": len(report.rejected), "peak_mb": peak_mb()}
     from bulletin.store.exporter import export_subscribers
 
@@ -132,7 +133,8 @@ def main() -> None:
         print(f"{'what':<28}{'rows':>9}{'seconds':>9}{'cpu s':>7}{'rows/s':>10}{'peak MB':>9}{'x baseline':>12}")
         for n in sizes:
             base = measure("baseline", "", files[n])
-            print(f"{'baseline: read the CSV':<28}{n:>9}{base['seconds']:>9.2f}{base['cpu']:>7.2f}{n / base['seconds']:>10.0f}"
+            print(f"{'baseline: read the CSV':<28}{n:>9}{base['seconds']:>9.2f}{base['cpu']:>7.2f}"
+                  f"{n / base['seconds']:>10.0f}"
                   f"{base['peak_mb']:>9.0f}{1:>12.1f}")
             for name, url in backends:
                 url = reset(url, tmp)

@@ -81,7 +81,9 @@ def test_messy_french_excel_file_row_by_row(db_url, batch_size):
     assert "8 values but the header has 6 columns" in reasons[2]
     assert "not a valid email address" in reasons[3]
     assert [(n.line, n.reason) for n in report.duplicates] == [(9, "same address as line 2: merged")]
-    assert [(n.line, n.email) for n in report.not_resubscribed] == [(14, "left@example.org"), (15, "bounced@example.org")]
+    assert [(n.line, n.email) for n in report.not_resubscribed] == [
+        (14, "left@example.org"), (15, "bounced@example.org"),
+    ]
     assert "unsubscribed from 'imrap' before" in report.not_resubscribed[0].reason
     assert "bounced before" in report.not_resubscribed[1].reason
     assert [(n.line, n.email) for n in report.warnings] == [(8, "mariam@example.org")]
@@ -93,7 +95,8 @@ def test_messy_french_excel_file_row_by_row(db_url, batch_size):
     imrap = lambda status="subscribed": frozenset({("imrap", status)})  # noqa: E731
     assert got == {
         # lines 2 and 9 merged: the later name and city win, the phone from line 2 is kept
-        "awa@example.org": ("Awa Kadi Traoré", "fr", "active", {"Ville": "Kati", "Téléphone": "+223 70 00 00 01"}, imrap()),
+        "awa@example.org": ("Awa Kadi Traoré", "fr", "active", {"Ville": "Kati", "Téléphone": "+223 70 00 00 01"},
+                            imrap()),
         # quoted fields, spaces trimmed, domain lower-cased, a delimiter inside quotes
         "MOUSSA.Kone@example.org": ("Moussa Koné", "fr", "active", {"Ville": "Ségou; quartier Médine"}, imrap()),
         "rachel@example.com": ("Rachel Smith", "en", "active", {"Ville": "London"}, imrap()),

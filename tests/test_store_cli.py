@@ -179,4 +179,7 @@ def test_export_to_stdout(cli):
     cli("subscribers", "add", "awa@example.org", "--list", "imrap", "--name", "Awa Traoré")
     status, out, _ = cli("subscribers", "export", "--list", "imrap")
     assert status == 0
-    assert out.splitlines() == ["email,name,language,status,subscriber_status", "awa@example.org,Awa Traoré,fr,subscribed,active"]
+    assert out.splitlines() == [
+        "email,name,language,status,subscriber_status",
+        "awa@example.org,Awa Traoré,fr,subscribed,active",
+    ]

@@ -1,8 +1,8 @@
 """Batched writes for imports, one statement per batch on each backend.
 
 On SQLite, executemany runs at C speed once SQLAlchemy's per-row parameter processing is out of the way: the
-constant timestamp is converted once, and the rows go to the driver as tuples. On PostgreSQL, executemany and multi-row VALUES both send or parse one
-placeholder per value (about 100 µs a row through psycopg); `unnest()` of one array per column sends a batch as a
+constant timestamp is converted once, and the rows go to the driver as tuples. On PostgreSQL, executemany and
+multi-row VALUES both send or parse one placeholder per value (about 100 µs a row through psycopg); `unnest()` of one array per column sends a batch as a
 few parameters of one short statement, which PostgreSQL plans once.
 """
 
@@ -198,7 +198,8 @@ def mark_seen(conn: Connection, rows: list[tuple[str, int]]) -> None:
         return
     if _pg(conn):
         conn.execute(
-            text("INSERT INTO import_seen (email_key, line) SELECT * FROM unnest(CAST(:k AS text[]), CAST(:n AS integer[]))"),
+            text("INSERT INTO import_seen (email_key, line)"
+                 " SELECT * FROM unnest(CAST(:k AS text[]), CAST(:n AS integer[]))"),
             {"k": [k for k, _ in rows], "n": [n for _, n in rows]},
         )
         return

@@ -138,8 +138,8 @@ def find_header(lines: list[tuple[int, str]], where: Path) -> tuple[int, str]:
             return index, delimiter
     found = ", ".join(repr(c.strip()) for c in _header_cells(lines[0][1], sniffed) if c.strip())[:200]
     raise ImportFileError(
-        "no email column: a header row among the first lines must name the columns, one of them 'email' (or 'e-mail', 'courriel', "
-        f"'adresse e-mail'); found {found or 'nothing'}",
+        "no email column: a header row among the first lines must name the columns, one of them 'email' "
+        f"(or 'e-mail', 'courriel', 'adresse e-mail'); found {found or 'nothing'}",
         where=where,
         line=lines[0][0],
     )
@@ -170,8 +170,9 @@ def map_columns(cells: list[str], where: Path, line: int) -> Columns:
             role = "subscriber_status"
         if role is not None:
             if role in found:
+                first, again = cells[found[role]].strip(), cell.strip()
                 raise ImportFileError(
-                    f"two columns are the {role.replace('_', ' ')}: {cells[found[role]].strip()!r} and {cell.strip()!r}",
+                    f"two columns are the {role.replace('_', ' ')}: {first!r} and {again!r}",
                     where=where,
                     line=line,
                 )
