@@ -126,3 +126,10 @@ def test_the_header_must_come_within_the_first_lines(tmp_path):
     with pytest.raises(ImportFileError, match="no email column") as exc:
         _open(tmp_path, data.encode())
     assert exc.value.line == 1
+
+
+def test_utf8_then_windows_1252_is_refused_rather_than_garbled(tmp_path):
+    data = "email,nom\nawa@example.org,Awa Traoré\n".encode() + "moussa@example.org,Moussa Koné\n".encode("cp1252")
+    with pytest.raises(ImportFileError) as exc:
+        _open(tmp_path, data)
+    assert "mixes UTF-8 with another encoding" in exc.value.what and exc.value.line == 3

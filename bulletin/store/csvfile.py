@@ -66,16 +66,28 @@ def detect_encoding(fh: BinaryIO, where: Path) -> str:
             return name
     decoder = codecs.getincrementaldecoder("utf-8")()
     sample = b""
+    utf8_text = False  # accented UTF-8 met before the first byte that is not UTF-8
+    lines = 0
     while chunk := fh.read(CHUNK):
         if b"\x00" in chunk:
             raise ImportFileError("this is not a CSV file (it holds binary data)", where=where)
         try:
             decoder.decode(chunk)
         except UnicodeDecodeError as e:
+            bad = max(0, min(e.start, len(chunk)))
+            if utf8_text or not chunk[:bad].isascii():
+                # Read as one legacy encoding, its UTF-8 names would turn into 'TraorÃ©': refuse rather than garble.
+                raise ImportFileError(
+                    "the file mixes UTF-8 with another encoding from this line on: save it again as 'CSV UTF-8'",
+                    where=where,
+                    line=lines + chunk.count(b"\n", 0, bad) + 1,
+                ) from None
             # Judge the legacy encoding on bytes that contain the accented text, not only a pure-ASCII header.
             start = max(0, e.start - SAMPLE_BYTES // 2)
             sample = chunk[start:start + SAMPLE_BYTES]
             break
+        utf8_text = utf8_text or not chunk.isascii()
+        lines += chunk.count(b"\n")
     else:
         try:
             decoder.decode(b"", final=True)
