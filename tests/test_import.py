@@ -332,3 +332,13 @@ def test_the_sample_list_imports_cleanly(sqlite_url, repo_root):
         awa = queries.find_subscriber(s, "awa.traore@example.org")
         assert (awa.name, awa.attributes) == ("Awa Traoré", {"Ville": "Bamako", "Organisation": "IMRAP"})
     assert languages == {"fr": 22, "en": 9}
+
+
+def test_a_nul_character_in_utf16_text_rejects_its_row(db_url, tmp_path):
+    engine = db.engine_for(db_url)
+    seed(engine)
+    path = tmp_path / "unicode.csv"
+    path.write_bytes("email\tname\r\nawa@example.org\tAwa\r\nfanta@example.org\tFan\x00ta\r\n".encode("utf-16"))
+    report = run_import(engine, path)
+    assert report.added == 1
+    assert [(n.line, n.reason) for n in report.rejected] == [(3, "the row holds a NUL character")]

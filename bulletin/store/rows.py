@@ -69,7 +69,10 @@ def parse_row(line: int, values: list[str], cols: Columns, languages: Sequence[s
     raw_email = cell(values, cols.email)
     if len(values) > cols.width and any(v.strip() for v in values[cols.width:]):
         raise RowRejected(f"{len(values)} values but the header has {cols.width} "
-                                       "columns (a value holding the delimiter is not quoted?)")
+                          "columns (a value holding the delimiter is not quoted?)")
+    if any("\x00" in v for v in values):
+        # Possible in UTF-16 text; PostgreSQL cannot store it, and no name or address holds one.
+        raise RowRejected("the row holds a NUL character")
     try:
         email = normalise_email(raw_email)
     except InvalidAddress as e:
@@ -85,14 +88,12 @@ def parse_row(line: int, values: list[str], cols: Columns, languages: Sequence[s
     if raw_status:
         status = SUBSCRIPTION_STATUSES.get(plain(raw_status))
         if status is None:
-            raise RowRejected(f"unknown status {raw_status!r} (subscribed, unconfirmed, "
-                                           "unsubscribed or bounced)")
+            raise RowRejected(f"unknown status {raw_status!r} (subscribed, unconfirmed, unsubscribed or bounced)")
     raw_sstatus = cell(values, cols.subscriber_status)
     if raw_sstatus:
         subscriber_status = SUBSCRIBER_STATUSES.get(plain(raw_sstatus))
         if subscriber_status is None:
-            raise RowRejected(f"unknown subscriber status {raw_sstatus!r} (active, "
-                                           "bounced or complained)")
+            raise RowRejected(f"unknown subscriber status {raw_sstatus!r} (active, bounced or complained)")
     language = warning = None
     raw_language = cell(values, cols.language)
     if raw_language:
