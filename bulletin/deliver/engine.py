@@ -34,7 +34,7 @@ from bulletin.tokens import Tokens
 #: Outcomes are written at least this often, so that a killed worker repeats few messages.
 MARK_EVERY_MESSAGES = 20
 MARK_EVERY_SECONDS = 0.5
-#: Messages built ahead of the one being sent, per connection.
+#: Messages built ahead of the one being sent (with one connection).
 LOOKAHEAD = 3
 
 ProgressFn = Callable[[str], None]
@@ -156,9 +156,12 @@ class _Connection(threading.Thread):
             for i, c in enumerate(batch):
                 if r.stop.is_set():
                     break
-                while len(ahead) <= LOOKAHEAD and i + len(ahead) < len(batch):
-                    ahead.append(r.builders.submit(r.ctx.message, batch[i + len(ahead)]))
-                envelope, data = ahead.popleft().result()
+                if r.builders is None:
+                    envelope, data = r.ctx.message(c)
+                else:
+                    while len(ahead) <= LOOKAHEAD and i + len(ahead) < len(batch):
+                        ahead.append(r.builders.submit(r.ctx.message, batch[i + len(ahead)]))
+                    envelope, data = ahead.popleft().result()
                 r.bucket.acquire()
                 outcomes.append(self._send_one(c, envelope, data))
                 done += 1
@@ -215,6 +218,9 @@ class SendRun:
         self.stop = stop or threading.Event()
         self.bucket = TokenBucket(d.rate)
         self.connections = d.connections
+        # One connection: build and sign the next messages in a pool while this one is on the wire. Several
+        # connections already overlap each other, and the pool's thread switches would cost more than they save.
+        self.pipeline = self.connections == 1
         self.batch_size = d.batch_size
         self.claim_timeout = d.claim_timeout_seconds
         self.retry_initial = d.retry_initial_seconds
@@ -230,8 +236,11 @@ class SendRun:
 
     def pass_once(self) -> None:
         """All connections work until nothing is due; raises the first error a connection met."""
-        self.builders = ThreadPoolExecutor(max_workers=min(8, max(2, os.cpu_count() or 1)),
-                                           thread_name_prefix="bulletin-build")
+        self.builders = (
+            ThreadPoolExecutor(max_workers=min(8, max(2, os.cpu_count() or 1)), thread_name_prefix="bulletin-build")
+            if self.pipeline
+            else None
+        )
         threads = [_Connection(self, self.transport_factory()) for _ in range(self.connections)]
         for t in threads:
             t.start()
@@ -245,7 +254,8 @@ class SendRun:
                 t.join()
             raise
         finally:
-            self.builders.shutdown(wait=True, cancel_futures=True)
+            if self.builders is not None:
+                self.builders.shutdown(wait=True, cancel_futures=True)
         for t in threads:
             if t.error is not None:
                 raise t.error
