@@ -163,3 +163,18 @@ def test_maildir_is_the_default_and_writes_one_file_per_recipient(sqlite_url, ma
     assert main(["--config", str(cfg.path), "worker", "--drain"]) == 0
     assert capsys.readouterr().out == "nothing to send\n"
     assert len(list((tmp_path / "outbox" / "new").iterdir())) == 7
+
+
+def test_list_id_keeps_its_identifier_readable_when_the_name_is_not_ascii(sqlite_url, make_config):
+    populate(sqlite_url, 1)
+    cfg = make_config("", db_url=sqlite_url)
+    engine = engine_for(cfg.database_url)
+    with session_scope(engine) as s:
+        queries.get_list(s, "news").name = "Actualités « Mali »"
+    transport = Collecting()
+    deliver_send(engine, cfg, _running_send(cfg), transport_factory=lambda: transport)
+    (_, _, data), = transport.sent
+    raw = data.split(b"\r\nList-Id: ", 1)[1].split(b"\r\n", 1)[0]
+    assert raw.endswith(b" <news.imrap-mali.org>") and raw.isascii()
+    assert str(email.message_from_bytes(data, policy=email.policy.default)["List-Id"]) == \
+        "Actualités « Mali » <news.imrap-mali.org>"

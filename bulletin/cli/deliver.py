@@ -111,6 +111,10 @@ def send_command(args: argparse.Namespace, cfg: Config) -> int:
     progress = _Progress(total, f"send {send_id}")
     try:
         left = deliver_send(engine, cfg, send_id, wait_for_retries=True, progress=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"error: interrupted: send {send_id} stopped safely; `bulletin worker` resumes it", file=sys.stderr)
+        return 130
     finally:
         progress.close()
     return _print_status(engine, [send_id], as_json=False, left=left)

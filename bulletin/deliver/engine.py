@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from email.utils import formataddr
 
 from sqlalchemy.engine import Engine
 
@@ -72,7 +73,8 @@ class SendContext:
 
 
 def list_id_header(ml: MailingList, domain: str) -> str:
-    return f"{ml.name} <{ml.slug}.{domain}>"
+    """RFC 2919: the list's name as a phrase (encoded when not ASCII) and `<slug.domain>`, which stays readable."""
+    return formataddr((ml.name, f"{ml.slug}.{domain}"), charset="utf-8")
 
 
 def load_context(engine: Engine, cfg, send_id: int) -> SendContext:

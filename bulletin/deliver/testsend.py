@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Iterator, Sequence
 
 from bulletin.deliver.dkim import DkimSigner
+from bulletin.deliver.engine import list_id_header
 from bulletin.deliver.message import MessageTemplate, Recipient, domain_of
 from bulletin.deliver.transports import open_transport
 from bulletin.errors import BulletinError
@@ -28,7 +29,7 @@ def send_test(cfg, editions: Sequence[RenderedEdition], to: str, *, engine=None,
     if engine is not None and list_slug:
         with session_scope(engine) as session:
             ml = queries.get_list(session, list_slug)
-            list_id, list_header = ml.id, f"{ml.name} <{ml.slug}.{domain}>"
+            list_id, list_header = ml.id, list_id_header(ml, domain)
             found = queries.find_subscriber(session, to)
             if found is not None:
                 subscriber_id, name = found.id, found.name

@@ -13,7 +13,7 @@ from bulletin.deliver import claims
 from bulletin.deliver.engine import ProgressFn, deliver_send
 from bulletin.deliver.schedule import start_due_sends, start_scheduler
 from bulletin.store.db import session_scope
-from bulletin.store.models import Delivery, Send
+from bulletin.store.models import Delivery, Send, utcnow
 
 
 def running_sends(engine: Engine) -> list[int]:
@@ -67,8 +67,6 @@ def _nap(wake: threading.Event, stop: threading.Event, seconds: float) -> None:
 
 def _due_work(engine: Engine) -> bool:
     """Anything this worker could deliver now: due scheduled sends or unclaimed rows of running sends."""
-    from bulletin.store.models import utcnow
-
     with session_scope(engine) as session:
         claims.release_dead_claims(session)
         scheduled = session.scalar(
