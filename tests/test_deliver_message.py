@@ -82,3 +82,38 @@ def test_decoded_parts_equal_the_edition_personalised(html, text, name, url_tail
 
     assert norm(got_text.get_content()) == norm(want_text)
     assert norm(got_html.get_content()) == norm(want_html)
+
+
+def test_send_simple_is_signed_and_goes_through_the_configured_smtp(make_config, tmp_path):
+    """The web service's confirmation mails: text only or text + HTML, DKIM-signed, no list headers."""
+    import dkim
+
+    from bulletin.deliver.message import send_simple
+    from tests.test_deliver_support import Recorder, SmtpServer, dkim_key, smtp_toml
+
+    key_path, record = dkim_key(tmp_path)
+    with SmtpServer(Recorder()) as server:
+        cfg = make_config(smtp_toml(server.port) + f'\n[dkim]\ndomain = "imrap-mali.org"\nselector = "bulletin"\n'
+                          f'private_key_file = "{key_path}"\n')
+        send_simple(cfg, "new@example.org", "Confirmez votre inscription", "Cliquez : https://x/confirm/abc\n")
+        send_simple(cfg, "new@example.org", "Confirm", "Click https://x/confirm/abc", "<p>Click <a href=x>here</a></p>")
+        received = list(server.handler.received)
+    assert [r.rcpt for r in received] == ["new@example.org"] * 2
+    assert received[0].mail_from == "bulletin@imrap-mali.org", "no VERP token: the mail has no subscriber"
+    for r in received:
+        assert dkim.verify(r.data, dnsfunc=lambda name, timeout=5: record)
+        assert r.message["List-Unsubscribe"] is None and r.message["Message-ID"]
+    plain, rich = received[0].message, received[1].message
+    assert plain.get_content_type() == "text/plain"
+    assert plain.get_content().replace("\r\n", "\n") == "Cliquez : https://x/confirm/abc\n"
+    assert str(plain["Subject"]) == "Confirmez votre inscription"
+    assert [p.get_content_type() for p in rich.walk()][1:] == ["text/plain", "text/html"]
+
+
+def test_send_simple_writes_to_the_outbox_by_default(make_config, tmp_path):
+    from bulletin.deliver.message import send_simple
+
+    cfg = make_config("")
+    send_simple(cfg, "new@example.org", "Sujet", "Texte")
+    (eml,) = (tmp_path / "outbox" / "new").iterdir()
+    assert b"X-Envelope-To: new@example.org\r\n" in eml.read_bytes()

@@ -32,6 +32,7 @@ SIGNED_HEADERS = (
     "list-unsubscribe-post",
     "mime-version",
     "content-type",
+    "content-transfer-encoding",
 )
 
 _WSP_RUN = re.compile(rb"[ \t]+")

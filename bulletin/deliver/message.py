@@ -64,17 +64,19 @@ class Recipient:
 
 
 class _Body:
-    """A multipart/alternative body split into static pieces (encoded once) and personal values."""
+    """A body split into static pieces (encoded once) and personal values: multipart/alternative when there is
+    a `boundary`, else the single part's quoted-printable text."""
 
-    def __init__(self, parts: list[tuple[str, PersonalTemplate]], boundary: str):
+    def __init__(self, parts: list[tuple[str, PersonalTemplate]], boundary: str | None):
         # Each item: bytes (static, raw) with its canonical form, or (key, is_html) for a personal value.
         self.items: list[tuple[bytes, bytes] | tuple[str, bool]] = []
         pending = b""
         for content_type, template in parts:
-            pending += (
-                f"--{boundary}\r\nContent-Type: {content_type}; charset=\"utf-8\"\r\n"
-                "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-            ).encode("ascii")
+            if boundary:
+                pending += (
+                    f"--{boundary}\r\nContent-Type: {content_type}; charset=\"utf-8\"\r\n"
+                    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+                ).encode("ascii")
             for i, part in enumerate(template.parts):
                 if i > 0:
                     self._static(pending)
@@ -86,7 +88,8 @@ class _Body:
                 pending += encoded
             if not pending.endswith(CRLF):
                 pending += CRLF
-        pending += f"--{boundary}--\r\n".encode("ascii")
+        if boundary:
+            pending += f"--{boundary}--\r\n".encode("ascii")
         self._static(pending)
         first_value = next((i for i, item in enumerate(self.items) if isinstance(item[0], str)), len(self.items))
         self.prefix = b"".join(item[0] for item in self.items[:first_value])  # type: ignore[misc]
@@ -144,9 +147,14 @@ class MessageTemplate:
         parts = [("text/plain", PersonalTemplate.compile(edition.text, is_html=False))]
         if edition.html:
             parts.append(("text/html", PersonalTemplate.compile(edition.html, is_html=True)))
-        self.body = _Body(parts, boundary)
         self.one_click = one_click
-        content_type = f'multipart/alternative; boundary="{boundary}"'.encode("ascii")
+        if len(parts) > 1:
+            self.body = _Body(parts, boundary)
+            content_type = f'multipart/alternative; boundary="{boundary}"'.encode("ascii")
+            encoding = None
+        else:  # text only (a confirmation mail): one part, no multipart wrapper
+            self.body = _Body(parts, None)
+            content_type, encoding = b'text/plain; charset="utf-8"', b"quoted-printable"
         self._static = {
             "from": address_header(from_name, from_address),
             "subject": encode_header(subject_prefix + edition.subject),
@@ -156,6 +164,7 @@ class MessageTemplate:
             "x-bulletin-send": str(send_id).encode("ascii") if send_id is not None else None,
             "mime-version": b"1.0",
             "content-type": content_type,
+            "content-transfer-encoding": encoding,
         }
         self._canonical = {k: relaxed_header(k, v) for k, v in self._static.items() if v is not None}
 
@@ -172,6 +181,7 @@ class MessageTemplate:
         "x-bulletin-send": "X-Bulletin-Send",
         "mime-version": "MIME-Version",
         "content-type": "Content-Type",
+        "content-transfer-encoding": "Content-Transfer-Encoding",
     }
 
     def build(self, recipient: Recipient, *, date: str | None = None) -> bytes:
