@@ -128,8 +128,34 @@ def test_the_header_must_come_within_the_first_lines(tmp_path):
     assert exc.value.line == 1
 
 
-def test_utf8_then_windows_1252_is_refused_rather_than_garbled(tmp_path):
-    data = "email,nom\nawa@example.org,Awa Traoré\n".encode() + "moussa@example.org,Moussa Koné\n".encode("cp1252")
-    with pytest.raises(ImportFileError) as exc:
-        _open(tmp_path, data)
-    assert "mixes UTF-8 with another encoding" in exc.value.what and exc.value.line == 3
+def test_lines_in_utf8_and_in_windows_1252_are_each_read_right(tmp_path):
+    """A list pasted together from two exports: each line is read in its own encoding, no 'TraorÃ©'."""
+    data = ("email;nom\nawa@example.org;Awa Traoré\n".encode()
+            + "moussa@example.org;Moussa Koné – l’équipe\n".encode("cp1252")
+            + "fanta@example.org;Fanta Dembélé\n".encode())
+    with _open(tmp_path, data) as f:
+        assert f.encoding == "cp1252"
+        rows = [values[1] for _, values in f.rows()]
+        assert f.encoding_read == "cp1252, 2 lines in utf-8"
+    assert rows == ["Awa Traoré", "Moussa Koné – l’équipe", "Fanta Dembélé"]
+
+
+def test_windows_1252_bytes_that_look_like_utf8_stay_windows_1252(tmp_path):
+    """'Â' then a non-breaking space is valid UTF-8 on its own; the line as a whole is not, so it stays cp1252."""
+    data = "email,name\nawa@example.org,Â\xa0\xa0\n".encode("cp1252")
+    with _open(tmp_path, data) as f:
+        assert list(f.rows()) == [(2, ["awa@example.org", "Â\xa0\xa0"])]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1 << 20])
+def test_lines_split_the_same_whatever_the_read_size(tmp_path, monkeypatch, chunk):
+    """CRLF, LF and lone CR endings, a CRLF cut between two reads, quoted line breaks: same rows, same lines."""
+    import bulletin.store.csvfile as csvfile
+
+    monkeypatch.setattr(csvfile, "CHUNK", chunk)
+    data = 'email;nom\r\nawa@example.org;"Awa\r\nTraoré"\rb@example.org;Bé\n\nc@example.org;Cé'.encode("cp1252")
+    with _open(tmp_path, data) as f:
+        assert f.encoding == "cp1252"
+        assert list(f.rows()) == [
+            (2, ["awa@example.org", "Awa\r\nTraoré"]), (4, ["b@example.org", "Bé"]), (6, ["c@example.org", "Cé"]),
+        ]

@@ -66,28 +66,16 @@ def detect_encoding(fh: BinaryIO, where: Path) -> str:
             return name
     decoder = codecs.getincrementaldecoder("utf-8")()
     sample = b""
-    utf8_text = False  # accented UTF-8 met before the first byte that is not UTF-8
-    lines = 0
     while chunk := fh.read(CHUNK):
         if b"\x00" in chunk:
             raise ImportFileError("this is not a CSV file (it holds binary data)", where=where)
         try:
             decoder.decode(chunk)
         except UnicodeDecodeError as e:
-            bad = max(0, min(e.start, len(chunk)))
-            if utf8_text or not chunk[:bad].isascii():
-                # Read as one legacy encoding, its UTF-8 names would turn into 'TraorÃ©': refuse rather than garble.
-                raise ImportFileError(
-                    "the file mixes UTF-8 with another encoding from this line on: save it again as 'CSV UTF-8'",
-                    where=where,
-                    line=lines + chunk.count(b"\n", 0, bad) + 1,
-                ) from None
             # Judge the legacy encoding on bytes that contain the accented text, not only a pure-ASCII header.
             start = max(0, e.start - SAMPLE_BYTES // 2)
             sample = chunk[start:start + SAMPLE_BYTES]
             break
-        utf8_text = utf8_text or not chunk.isascii()
-        lines += chunk.count(b"\n")
     else:
         try:
             decoder.decode(b"", final=True)
@@ -112,6 +100,45 @@ def detect_encoding(fh: BinaryIO, where: Path) -> str:
         "this is not a CSV file, or its text encoding is unknown: save it as 'CSV UTF-8' and import again",
         where=where,
     )
+
+
+def physical_lines(fh: BinaryIO) -> Iterator[bytes]:
+    """The file's lines with their endings (CRLF, LF or a lone CR, as csv expects with newline='')."""
+    rest = b""
+    while chunk := fh.read(CHUNK):
+        lines = (rest + chunk).splitlines(keepends=True)
+        last = lines.pop()
+        yield from lines
+        if last.endswith(b"\n"):
+            yield last
+            rest = b""
+        else:
+            rest = last  # a line that goes on in the next read, or a CR that may be the first half of CRLF
+    if rest:
+        yield rest
+
+
+class LineDecoder:
+    """Decodes a legacy-encoded file line by line, taking a line as UTF-8 when it is valid UTF-8.
+
+    A list pasted together from two exports often holds both; read wholly as Windows-1252, its UTF-8 names would
+    turn into 'TraorÃ©'. A genuine Windows-1252 line with accents is almost never valid UTF-8 by chance."""
+
+    def __init__(self, fh: BinaryIO, encoding: str):
+        self.fh = fh
+        self.encoding = encoding
+        self.utf8_lines = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in physical_lines(self.fh):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield raw.decode(self.encoding)
+                continue
+            if not raw.isascii():
+                self.utf8_lines += 1
+            yield line
 
 
 def _header_cells(line: str, delimiter: str) -> list[str]:
@@ -212,20 +239,40 @@ class SubscriberFile:
             raise ImportFileError("this is a folder, not a CSV file", where=self.path)
         except OSError as e:
             raise ImportFileError(f"cannot read the file: {e.strerror}", where=self.path)
+        self._text: io.TextIOWrapper | None = None
+        self._decoder: LineDecoder | None = None
         try:
             self.size = self.path.stat().st_size
             self.encoding = detect_encoding(self._raw, self.path)
-            self._text = io.TextIOWrapper(self._raw, encoding=self.encoding, newline="")
             self._reader, self.header_line, self.delimiter, self.columns = self._open_reader()
         except BaseException:
             self._raw.close()
             raise
 
+    @property
+    def encoding_read(self) -> str:
+        """The encoding as the report shows it, saying so when some lines were UTF-8."""
+        if self._decoder is not None and self._decoder.utf8_lines:
+            return f"{self.encoding}, {self._decoder.utf8_lines} lines in utf-8"
+        return self.encoding
+
+    def _lines(self) -> Iterator[str]:
+        """The file's lines from the start, as text."""
+        if self._text is not None:
+            self._text.detach()  # keep the binary file open: the wrapper would close it when dropped
+            self._text = None
+        self._raw.seek(0)
+        if self.encoding in LEGACY_ENCODINGS:
+            self._decoder = LineDecoder(self._raw, self.encoding)
+            return iter(self._decoder)
+        self._text = io.TextIOWrapper(self._raw, encoding=self.encoding, newline="")
+        return self._text
+
     def _open_reader(self):
-        # Read whole physical lines to find the header and delimiter, then rewind so the csv reader sees every byte.
+        # Read whole physical lines to find the header and delimiter, then start again so the csv reader sees all.
         sample: list[tuple[int, str]] = []
         try:
-            for number, line in enumerate(self._text, start=1):
+            for number, line in enumerate(self._lines(), start=1):
                 if line.strip(" \t\r\n,;|"):  # a row of empty cells is blank too
                     sample.append((number, line))
                     if len(sample) >= 50:
@@ -236,10 +283,7 @@ class SubscriberFile:
             raise ImportFileError("the file is empty", where=self.path)
         index, delimiter = find_header(sample, self.path)
         header_line = sample[index][0]
-        self._text.detach()  # keep the binary file open: the wrapper would close it when replaced
-        self._raw.seek(0)
-        self._text = io.TextIOWrapper(self._raw, encoding=self.encoding, newline="")
-        reader = csv.reader(self._text, delimiter=delimiter, quotechar='"', doublequote=True)
+        reader = csv.reader(self._lines(), delimiter=delimiter, quotechar='"', doublequote=True)
         self._line = 0
         header: list[str] = []
         while self._line < header_line:

@@ -77,24 +77,28 @@ class _Writer:
     def write(self, rows: list[Row]) -> None:
         if not rows:
             return
-        # address -> first line in the file, to tell a duplicate within the file from an existing subscriber
-        first_line = bulk.seen_lines(self.conn, list({r.key for r in rows}))
         merged: dict[str, Row] = {}
-        first_in_file: dict[str, bool] = {}
+        later: list[Row] = []  # rows whose address came earlier in this batch
         for row in rows:
             if row.key in merged:
                 merged[row.key].merge(row)
+                later.append(row)
             else:
                 merged[row.key] = row
-                first_in_file[row.key] = row.key not in first_line
-                if first_in_file[row.key]:
-                    first_line[row.key] = row.line
-                    continue
+        existing = {r.email_key: r for r in bulk.find_subscribers(self.conn, list(merged))}
+        # An address met in an earlier batch is in the database by now: only those need the first-line lookup.
+        first_line = bulk.seen_lines(self.conn, list(existing)) if existing else {}
+        first_in_file = {key: key not in first_line for key in merged}
+        for key, row in merged.items():
+            if first_in_file[key]:
+                first_line[key] = row.line
+            else:
+                later.append(row)
+        for row in sorted(later, key=lambda r: r.line):
             self.report.duplicates.append(
                 RowNote(row.line, row.email, f"same address as line {first_line[row.key]}: merged")
             )
         bulk.mark_seen(self.conn, [(key, first_line[key]) for key, first in first_in_file.items() if first])
-        existing = {r.email_key: r for r in bulk.find_subscribers(self.conn, list(merged))}
         subscriptions = bulk.find_subscriptions(self.conn, self.ml.id, [r.id for r in existing.values()])
         now = utcnow()
         new_people: list[dict[str, Any]] = []
@@ -223,6 +227,7 @@ def _import(session, path, ml, languages, default_language, progress, batch_size
                     progress(f.bytes_read(), f.size)
         writer.write(batch)
         bulk.end_seen(writer.conn)
+        report.encoding = f.encoding_read
         if progress:
             progress(f.size, f.size)
     return report
