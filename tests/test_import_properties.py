@@ -18,6 +18,7 @@ from bulletin.store import db, queries
 from bulletin.store.addresses import normalise_email
 from bulletin.store.importer import import_subscribers
 from bulletin.store.models import Subscriber
+from conftest import _require_pg, reset_pg
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
 EMAIL = st.one_of(
@@ -31,10 +32,16 @@ HEADERS = st.sampled_from([["email", "name", "language", "city"], ["Courriel", "
                            ["E-mail", "Prénom", "lang", "x"]])
 
 
-@pytest.fixture(scope="module")
-def engine():
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request):
+    """One database per backend for all examples: each example rolls back what it wrote."""
     with tempfile.TemporaryDirectory() as d:
-        engine = db.engine_for(f"sqlite:///{Path(d) / 'props.db'}")
+        if request.param == "sqlite":
+            url = f"sqlite:///{Path(d) / 'props.db'}"
+        else:
+            url = _require_pg()
+            reset_pg(url)
+        engine = db.engine_for(url)
         with db.session_scope(engine) as s:
             queries.create_list(s, "imrap", "IMRAP")
         yield engine
