@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from sqlalchemy import select
 
 from bulletin.cli import main
@@ -15,7 +17,8 @@ from bulletin.store.models import Delivery
 from tests.test_deliver_support import Recorder, SmtpServer, copy_issue, populate, smtp_toml
 
 
-def test_451_drops_and_550(db_url, make_config, tmp_path, capsys):
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
+def test_451_drops_and_550(db_url, make_config, tmp_path, capsys, pipelining):
     ids = populate(db_url, 120)
     unknown = {f"user{i:05d}@example.org" for i in (3, 50, 77, 119)}
     greylisted = {f"user{i:05d}@example.org" for i in range(0, 120, 9)} - unknown
@@ -23,6 +26,7 @@ def test_451_drops_and_550(db_url, make_config, tmp_path, capsys):
         temp_fail=lambda rcpt, attempt: rcpt in greylisted and attempt <= 2,
         perm_fail=unknown,
         drop_every=11,
+        pipelining=pipelining,
     )
     issue = copy_issue(tmp_path)
     with SmtpServer(handler) as server:

@@ -56,6 +56,7 @@ class Recorder:
 
     temp_fail(rcpt, attempt) -> bool answers 451 at RCPT; perm_fail addresses get 550 at RCPT;
     drop_every N closes the connection at every Nth MAIL command (before anything is accepted);
+    pipelining offers RFC 2920 PIPELINING in the EHLO reply;
     on_accept(received, count) runs after a message is stored, before the 250 reply."""
 
     temp_fail: Callable[[str, int], bool] | None = None
@@ -64,11 +65,18 @@ class Recorder:
     on_accept: Callable[[Received, int], None] | None = None
     delay: float = 0.0
     refuse_sender: str = ""
+    pipelining: bool = False
     received: list[Received] = field(default_factory=list)
     attempts: Counter = field(default_factory=Counter)
     mails: int = 0
     drops: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads commands one line at a time, so pipelined ones work as they are
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         with self.lock:

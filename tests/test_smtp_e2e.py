@@ -25,7 +25,7 @@ def test_send_300_subscribers_two_languages(db_url, make_config, tmp_path, capsy
     key_path, record = dkim_key(tmp_path)
     ids = populate(db_url, 300)
     issue = copy_issue(tmp_path)
-    with SmtpServer(Recorder()) as server:
+    with SmtpServer(Recorder(pipelining=True)) as server:
         cfg = make_config(
             smtp_toml(server.port, "connections = 4\nbatch_size = 25\n")
             + f'\n[dkim]\ndomain = "imrap-mali.org"\nselector = "bulletin"\nprivate_key_file = "{key_path}"\n'

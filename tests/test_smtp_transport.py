@@ -104,8 +104,9 @@ def test_untrusted_certificate_is_a_clear_error(tls):
         controller.stop()
 
 
-def test_connection_is_reused_and_a_550_keeps_it_usable():
-    handler = Recorder(perm_fail={"gone@example.org"})
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
+def test_connection_is_reused_and_a_550_keeps_it_usable(pipelining):
+    handler = Recorder(perm_fail={"gone@example.org"}, pipelining=pipelining)
     with SmtpServer(handler) as server:
         t = SmtpTransport("127.0.0.1", server.port, timeout=10)
         t.send("a@imrap-mali.org", ["b@example.org"], MESSAGE)
@@ -113,6 +114,7 @@ def test_connection_is_reused_and_a_550_keeps_it_usable():
             t.send("a@imrap-mali.org", ["gone@example.org"], MESSAGE)
         assert e.value.reply == "550 5.1.1 <gone@example.org>: no such user here" and e.value.code == 550
         t.send("a@imrap-mali.org", ["c@example.org"], MESSAGE)
+        assert t._conn.has_extn("pipelining") == pipelining, "the path under test is the one taken"
         t.close()
     assert handler.mails == 3, "one MAIL per message"
     assert [r.rcpt for r in handler.received] == ["b@example.org", "c@example.org"]

@@ -34,9 +34,46 @@ def _dot_stuff(message: bytes) -> bytes:
     return message if message.endswith(b"\r\n") else message + b"\r\n"
 
 
+def _end_data_and_reset(conn: smtplib.SMTP, data_code: int) -> None:
+    if data_code == 354:  # a server that said go ahead to a transaction we abandon gets an empty message
+        conn.send(b".\r\n")
+        conn.getreply()
+    conn._rset()
+
+
+def _sendmail_pipelined(conn: smtplib.SMTP, envelope_from: str, recipients: list[str], message: bytes) -> dict:
+    """RFC 2920: MAIL, RCPT and DATA in one write, then their replies: two round trips a message instead of four."""
+    commands = [f"MAIL FROM:<{envelope_from}>\r\n"] + [f"RCPT TO:<{r}>\r\n" for r in recipients] + ["DATA\r\n"]
+    conn.send("".join(commands))
+    mail_code, mail_resp = conn.getreply()
+    refused = {}
+    for rcpt in recipients:
+        code, resp = conn.getreply()
+        if code not in (250, 251):
+            refused[rcpt] = (code, resp)
+    data_code, data_resp = conn.getreply()
+    if mail_code != 250:
+        _end_data_and_reset(conn, data_code)
+        raise smtplib.SMTPSenderRefused(mail_code, mail_resp, envelope_from)
+    if len(refused) == len(recipients):
+        _end_data_and_reset(conn, data_code)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    if data_code != 354:
+        conn._rset()
+        raise smtplib.SMTPDataError(data_code, data_resp)
+    conn.send(_dot_stuff(message) + b".\r\n")
+    code, resp = conn.getreply()
+    if code != 250:
+        conn._rset()
+        raise smtplib.SMTPDataError(code, resp)
+    return refused
+
+
 def _sendmail(conn: smtplib.SMTP, envelope_from: str, recipients: list[str], message: bytes) -> dict:
-    """smtplib's sendmail for plain ASCII envelopes, without its per-message address parsing and regex; raises
-    the same exceptions and returns the same refused-recipients dict."""
+    """smtplib's sendmail for plain ASCII envelopes, without its per-message address parsing and regex, and
+    pipelined where the server offers it; raises the same exceptions and returns the same refused dict."""
+    if conn.has_extn("pipelining"):
+        return _sendmail_pipelined(conn, envelope_from, recipients, message)
     conn.putcmd("mail", f"FROM:<{envelope_from}>")
     code, resp = conn.getreply()
     if code != 250:
