@@ -21,7 +21,7 @@ from bulletin.errors import ImportFileError
 from bulletin.store.addresses import plain
 
 SAMPLE_BYTES = 64 << 10
-CHUNK = 1 << 20
+CHUNK = 1 << 18
 DELIMITERS = ",;\t|"
 #: How many non-blank lines may stand above the header (a title, a date, an empty row of separators).
 HEADER_SEARCH = 10
