@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bulletin.errors import ImportFileError
 from bulletin.store import db, queries
 from bulletin.store.importer import import_subscribers
-from bulletin.store.models import Event, Subscriber, Subscription
+from bulletin.store.models import Event, MailingList, Subscriber, Subscription, utcnow
 
-DATA = __import__("pathlib").Path(__file__).parent / "data"
+DATA = Path(__file__).parent / "data"
 LANGS = ["fr", "en"]
 
 
@@ -26,8 +28,8 @@ def state(session) -> dict[str, tuple]:
         subs = {
             (ml_slug, status)
             for ml_slug, status in session.execute(
-                select(queries.MailingList.slug, Subscription.status)
-                .join(Subscription, Subscription.list_id == queries.MailingList.id)
+                select(MailingList.slug, Subscription.status)
+                .join(Subscription, Subscription.list_id == MailingList.id)
                 .where(Subscription.subscriber_id == s.id)
             )
         }
@@ -191,7 +193,7 @@ def _count(engine):
         (b"", "the file is empty"),
         (b"\r\n\r\n  \r\n", "the file is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06", "not a CSV file"),
-        (__import__("gzip").compress(b"email\nawa@example.org\n" * 40), "not a CSV file"),
+        (gzip.compress(b"email\nawa@example.org\n" * 40), "not a CSV file"),
         (b"nom;ville\nAwa;Bamako\n", "no email column"),
         ("courriel;Adresse e-mail\nawa@example.org;x@example.org\n".encode(), "two columns are the email"),
     ],
@@ -265,7 +267,7 @@ def test_batched_writes_store_what_the_models_store(db_url, tmp_path):
     """The bulk paths bypass the ORM: their timestamps and attributes must read back like the ORM's own."""
     engine = db.engine_for(db_url)
     seed(engine)
-    start = __import__("bulletin.store.models", fromlist=["utcnow"]).utcnow()
+    start = utcnow()
     path = tmp_path / "one.csv"
     path.write_text("email,ville\nnew@example.org,Bamako\nknown@example.org,Paris\n", encoding="utf-8")
     run_import(engine, path)
@@ -277,7 +279,7 @@ def test_batched_writes_store_what_the_models_store(db_url, tmp_path):
         # Compared in SQL, as delivery and status queries do: the import's rows sort with the ORM's rows.
         assert s.scalar(select(func.count()).select_from(Subscriber).where(Subscriber.updated_at >= start)) == 2
         if engine.dialect.name == "sqlite":
-            raw = dict(s.execute(__import__("sqlalchemy").text(
+            raw = dict(s.execute(text(
                 "SELECT email, updated_at FROM subscribers WHERE email IN ('new@example.org', 'left@example.org')"
             )).all())
             assert len(raw["new@example.org"]) == len(raw["left@example.org"])  # same text format

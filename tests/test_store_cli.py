@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
@@ -10,8 +12,8 @@ from bulletin.cli import store as store_cli
 from bulletin.store import db, queries
 from bulletin.store.models import Event, Subscriber, Subscription
 
-SAMPLE = __import__("pathlib").Path(__file__).resolve().parent.parent / "subscribers" / "imrap-sample.csv"
-MESSY = __import__("pathlib").Path(__file__).resolve().parent / "data" / "messy-fr-excel.csv"
+SAMPLE = Path(__file__).resolve().parent.parent / "subscribers" / "imrap-sample.csv"
+MESSY = Path(__file__).resolve().parent / "data" / "messy-fr-excel.csv"
 
 
 @pytest.fixture
