@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from bulletin.bounces import sources
-from bulletin.bounces.ingest import IngestSummary, ingest
 from bulletin.config import Config
 from bulletin.errors import BulletinError
-from bulletin.store.db import engine_for
+
+if TYPE_CHECKING:
+    from bulletin.bounces.ingest import IngestSummary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _messages(args: argparse.Namespace, cfg: Config):
+    from bulletin.bounces import sources
+
     if args.imap == bool(args.source):
         raise BulletinError("give either SOURCE (a Maildir folder, an mbox file or -) or --imap", where="bounces ingest")
     if args.imap:
@@ -67,6 +70,10 @@ def _print_summary(summary: IngestSummary) -> None:
 
 
 def ingest_command(args: argparse.Namespace, cfg: Config) -> int:
+    # Imported here, not at the top: every `bulletin` command registers this module at start-up.
+    from bulletin.bounces.ingest import ingest
+    from bulletin.store.db import engine_for
+
     messages = _messages(args, cfg)
     engine = engine_for(cfg.database_url)
     summary = ingest(engine, cfg, messages)
