@@ -52,7 +52,7 @@ def test_451_drops_and_550(db_url, make_config, tmp_path, capsys, pipelining):
     assert sum(r["count"] for r in report["failure_reasons"]) == 4
 
 
-def test_a_recipient_past_the_deadline_is_failed_with_the_last_reply(sqlite_url, make_config, tmp_path):
+def test_a_recipient_past_the_deadline_is_failed_with_the_last_reply(sqlite_url, make_config, tmp_path, capsys):
     ids = populate(sqlite_url, 6)
     always = {"user00002@example.org"}
     handler = Recorder(temp_fail=lambda rcpt, attempt: rcpt in always)
@@ -62,6 +62,9 @@ def test_a_recipient_past_the_deadline_is_failed_with_the_last_reply(sqlite_url,
         cfg = make_config(smtp_toml(server.port, "retry_deadline_hours = 0.0003\n"), db_url=sqlite_url)
         assert main(["--config", str(cfg.path), "send", str(issue), "--list", "news"]) == 0
         per = handler.per_recipient()
+    err = capsys.readouterr().err
+    assert "1 deferred after temporary failures; next retry at " in err, err
+    assert "Ctrl-C leaves them to `bulletin worker`" in err
     assert per == {e: 1 for e in ids if e not in always}
     with session_scope(engine_for(cfg.database_url)) as s:
         row = s.scalar(select(Delivery).where(Delivery.email == "user00002@example.org"))

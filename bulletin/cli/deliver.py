@@ -75,6 +75,23 @@ class _Progress:
         self.bar.close()
 
 
+class _RetryNotice:
+    """Says once per retry time that the send waits, and that stopping it is safe."""
+
+    def __init__(self, timezone: str):
+        from zoneinfo import ZoneInfo
+
+        self.zone = ZoneInfo(timezone)
+        self.last = None
+
+    def __call__(self, left) -> None:
+        at = left.next_retry_at.astimezone(self.zone).replace(microsecond=0)
+        if at != self.last:
+            self.last = at
+            print(f"{left.deferred} deferred after temporary failures; next retry at {at:%H:%M:%S}. "
+                  "Ctrl-C leaves them to `bulletin worker`.", file=sys.stderr)
+
+
 def send_command(args: argparse.Namespace, cfg: Config) -> int:
     from bulletin.deliver import schedule, sends
     from bulletin.deliver.engine import deliver_send
@@ -110,7 +127,8 @@ def send_command(args: argparse.Namespace, cfg: Config) -> int:
         total = sends.get_send(session, send_id).total
     progress = _Progress(total, f"send {send_id}")
     try:
-        left = deliver_send(engine, cfg, send_id, wait_for_retries=True, progress=progress)
+        left = deliver_send(engine, cfg, send_id, wait_for_retries=True, progress=progress,
+                            on_wait=_RetryNotice(cfg.organisation.timezone))
     except KeyboardInterrupt:
         progress.close()
         print(f"error: interrupted: send {send_id} stopped safely; `bulletin worker` resumes it", file=sys.stderr)

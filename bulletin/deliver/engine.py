@@ -274,9 +274,11 @@ def deliver_send(
     transport_factory: Callable[[], Transport] | None = None,
     stop: threading.Event | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    on_wait: Callable[[claims.Outstanding], None] | None = None,
 ) -> claims.Outstanding:
     """Deliver a running send until every row is sent, failed or skipped, or, with `wait_for_retries` false,
-    until only deferred retries (and other workers' claims) are left. Returns what is left."""
+    until only deferred retries (and other workers' claims) are left. Returns what is left. `on_wait` hears
+    of each wait for a retry."""
     worker_id = worker_id or claims.new_worker_id()
     with session_scope(engine) as session:
         send = get_send(session, send_id)
@@ -297,6 +299,8 @@ def deliver_send(
             return left
         if not (wait_for_retries and left.deferred and left.next_retry_at):
             return left
+        if on_wait:
+            on_wait(left)
         wait = (left.next_retry_at - utcnow()).total_seconds()
         sleep(min(max(wait, 0.01), 5.0))
 
