@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
 from bulletin import config as config_mod  # noqa: E402
-from bulletin.deliver.engine import deliver_send, load_context  # noqa: E402
+from bulletin.deliver.context import load_context  # noqa: E402
+from bulletin.deliver.engine import deliver_send  # noqa: E402
 from bulletin.deliver.claims import Claimed  # noqa: E402
 from bulletin.deliver.sends import create_send, start_send  # noqa: E402
 from bulletin.store import queries  # noqa: E402

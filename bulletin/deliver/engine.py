@@ -14,23 +14,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from email.utils import formataddr
 
 from sqlalchemy.engine import Engine
 
-from bulletin.bounces import verp
 from bulletin.deliver import claims
-from bulletin.deliver.dkim import DkimSigner
-from bulletin.deliver.message import MessageTemplate, Recipient, domain_of
+from bulletin.deliver.context import SendContext, load_context
 from bulletin.deliver.ratelimit import TokenBucket
-from bulletin.deliver.sends import editions_of, get_send
+from bulletin.deliver.sends import get_send
 from bulletin.deliver.transport import PermanentFailure, TemporaryFailure, Transport
 from bulletin.deliver.transports import open_transport
 from bulletin.errors import DeliveryError
 from bulletin.store.db import session_scope
-from bulletin.store.models import MailingList, utcnow
-from bulletin.tokens import Tokens
+from bulletin.store.models import utcnow
 
 #: Outcomes are written at least this often, so that a killed worker repeats few messages.
 MARK_EVERY_MESSAGES = 20
@@ -39,79 +34,6 @@ MARK_EVERY_SECONDS = 0.5
 LOOKAHEAD = 3
 
 ProgressFn = Callable[[str], None]
-
-
-@dataclass
-class SendContext:
-    """Everything a connection needs to build any recipient's copy of one send."""
-
-    send_id: int
-    list_id: int
-    slug: str
-    templates: dict[str, MessageTemplate]
-    primary: str
-    started_at: dt.datetime
-    base_url: str
-    tokens: Tokens
-    secret: bytes
-    return_path: str
-    domain: str
-
-    def message(self, c: claims.Claimed) -> tuple[str, bytes]:
-        """(envelope sender, message bytes) for one claimed recipient."""
-        template = self.templates.get(c.language) or self.templates[self.primary]
-        token = self.tokens.unsubscribe(c.subscriber_id, self.list_id, self.send_id)
-        recipient = Recipient(
-            email=c.email,
-            name=c.name,
-            message_id=f"bulletin.{self.send_id}.{c.subscriber_id}@{self.domain}",
-            unsubscribe_url=f"{self.base_url}/unsubscribe/{token}",
-            archive_url=f"{self.base_url}/archive/{self.slug}",
-        )
-        envelope = verp.return_path(self.return_path, self.secret, self.send_id, c.subscriber_id)
-        return envelope, template.build(recipient)
-
-
-def list_id_header(ml: MailingList, domain: str) -> str:
-    """RFC 2919: the list's name as a phrase (encoded when not ASCII) and `<slug.domain>`, which stays readable."""
-    return formataddr((ml.name, f"{ml.slug}.{domain}"), charset="utf-8")
-
-
-def load_context(engine: Engine, cfg, send_id: int) -> SendContext:
-    signer = DkimSigner.from_config(cfg)
-    d = cfg.delivery
-    domain = domain_of(d.from_address)
-    with session_scope(engine) as session:
-        send = get_send(session, send_id)
-        ml = session.get(MailingList, send.list_id)
-        editions = editions_of(session, send)
-        templates = {
-            lang: MessageTemplate(
-                e,
-                from_name=d.from_name,
-                from_address=d.from_address,
-                reply_to=d.reply_to,
-                list_id=list_id_header(ml, domain),
-                send_id=send.id,
-                signer=signer,
-            )
-            for lang, e in editions.items()
-        }
-        primary = send.language if send.language in templates else next(iter(templates))
-        secret = cfg.signing_secret()
-        return SendContext(
-            send_id=send.id,
-            list_id=send.list_id,
-            slug=send.issue_slug,
-            templates=templates,
-            primary=primary,
-            started_at=send.started_at or utcnow(),
-            base_url=cfg.web.base_url,
-            tokens=Tokens(secret),
-            secret=secret,
-            return_path=d.return_path or d.from_address,
-            domain=domain,
-        )
 
 
 class _Connection(threading.Thread):

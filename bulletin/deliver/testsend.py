@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Iterator, Sequence
 
 from bulletin.deliver.dkim import DkimSigner
-from bulletin.deliver.engine import list_id_header
+from bulletin.deliver.context import list_id_header
 from bulletin.deliver.message import MessageTemplate, Recipient, domain_of
 from bulletin.deliver.transports import open_transport
 from bulletin.errors import BulletinError
