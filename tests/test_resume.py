@@ -68,8 +68,12 @@ def test_killed_at_several_points_then_drained(db_url, make_config, tmp_path):
                 assert rc == -signal.SIGKILL, f"{args} was not killed: {(tmp_path / 'out.log').read_text()}"
                 in_flight |= _in_flight(cfg.database_url)
         per = handler.per_recipient()
+        message_ids: dict[str, set[str]] = {}
+        for r in handler.received:
+            message_ids.setdefault(r.rcpt, set()).add(r.message["Message-ID"])
 
     assert set(per) == set(ids), "nobody lost"
+    assert all(len(m) == 1 for m in message_ids.values()), "a repeat carries the same Message-ID (receivers dedupe)"
     repeated = {email for email, n in per.items() if n > 1}
     assert repeated <= in_flight, "only messages in flight at a kill are repeated"
     assert max(per.values()) <= 2
