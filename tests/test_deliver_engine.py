@@ -178,3 +178,24 @@ def test_list_id_keeps_its_identifier_readable_when_the_name_is_not_ascii(sqlite
     assert raw.endswith(b" <news.imrap-mali.org>") and raw.isascii()
     assert str(email.message_from_bytes(data, policy=email.policy.default)["List-Id"]) == \
         "Actualités « Mali » <news.imrap-mali.org>"
+
+
+def test_cancel_during_a_send_stops_it_after_the_messages_in_hand(sqlite_url, make_config):
+    from bulletin.deliver.sends import cancel_send
+
+    populate(sqlite_url, 40)
+    cfg = make_config("[delivery]\nbatch_size = 5\n", db_url=sqlite_url)
+    engine = engine_for(cfg.database_url)
+    send_id = _running_send(cfg)
+
+    def cancel_at_third(n, recipients):
+        if n == 2:
+            with session_scope(engine) as s:
+                assert cancel_send(s, send_id) == "running"
+
+    transport = Collecting(cancel_at_third)
+    deliver_send(engine, cfg, send_id, transport_factory=lambda: transport)
+    with session_scope(engine) as s:
+        report = send_report(s, send_id)
+    assert len(transport.sent) == 5, "the batch in hand finishes, nothing more is claimed"
+    assert (report["state"], report["sent"], report["skipped"]) == ("cancelled", 5, 35)

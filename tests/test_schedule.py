@@ -122,3 +122,22 @@ def test_a_send_that_came_due_while_down_goes_on_drain(sqlite_url, make_config, 
         assert done.returncode == 0, done.stderr
         assert "sent 5" in done.stdout
         assert server.handler.per_recipient() == {email: 1 for email in ids}
+
+
+def test_cancel_a_scheduled_send(sqlite_url, make_config, tmp_path, capsys):
+    populate(sqlite_url, 3)
+    issue = copy_issue(tmp_path)
+    with SmtpServer(Recorder()) as server:
+        cfg = make_config(smtp_toml(server.port), db_url=sqlite_url)
+        send_id = _scheduled_send(sqlite_url, cfg, issue, utcnow() - dt.timedelta(minutes=1))
+        assert main(["--config", str(cfg.path), "cancel", str(send_id)]) == 0
+        assert f"send {send_id} cancelled (it was scheduled)" in capsys.readouterr().out
+        with engine_for(cfg.database_url).connect() as conn:
+            assert conn.execute(text(f"SELECT count(*) FROM {schedule.JOB_TABLE}")).scalar() == 0
+        assert main(["--config", str(cfg.path), "worker", "--drain"]) == 0
+        assert server.handler.received == []
+        assert main(["--config", str(cfg.path), "cancel", str(send_id)]) == 1
+        assert "error: SEND_ID: send 1 is cancelled already" in capsys.readouterr().err
+        # a cancelled send does not count as sent: the issue may go to the list without --again
+        assert main(["--config", str(cfg.path), "send", str(issue), "--list", "news"]) == 0
+        assert len(server.handler.received) == 3

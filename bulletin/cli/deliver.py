@@ -39,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="deliver what is due or unfinished (waiting for retries of temporary failures), then exit")
     w.set_defaults(handler=worker_command)
 
+    c = subparsers.add_parser("cancel", help="stop a scheduled or running send (what is on the wire finishes)")
+    c.add_argument("send_id", type=int, metavar="SEND_ID", help="the send, as `bulletin status` lists it")
+    c.set_defaults(handler=cancel_command)
+
     s = subparsers.add_parser("status", help="the sends with their figures: sent, failed, bounced, unsubscribed")
     s.add_argument("send_id", nargs="?", type=int, metavar="SEND_ID", help="one send (default: all)")
     s.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -159,6 +163,18 @@ def worker_command(args: argparse.Namespace, cfg: Config) -> int:
         return _print_status(engine, sorted(set(done)), as_json=False)
     print("nothing to send")
     return 0
+
+
+def cancel_command(args: argparse.Namespace, cfg: Config) -> int:
+    from bulletin.deliver import schedule, sends
+
+    engine = engine_for(cfg.database_url)
+    with session_scope(engine) as session:
+        was = sends.cancel_send(session, args.send_id)
+    if was == "scheduled":
+        schedule.unschedule_send(engine, cfg, args.send_id)
+    print(f"send {args.send_id} cancelled (it was {was})")
+    return _print_status(engine, [args.send_id], as_json=False)
 
 
 def status_command(args: argparse.Namespace, cfg: Config) -> int:

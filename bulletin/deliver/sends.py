@@ -98,6 +98,24 @@ def start_send(session: Session, send_id: int) -> bool:
     return True
 
 
+def cancel_send(session: Session, send_id: int) -> str:
+    """Stop a scheduled or running send; returns the state it had. Rows not yet sent are marked skipped, so
+    workers find nothing more to claim (messages already on the wire finish)."""
+    send = get_send(session, send_id)
+    if send.state in ("done", "cancelled"):
+        raise DeliveryError(f"send {send_id} is {send.state} already; nothing to cancel", where="SEND_ID")
+    was = send.state
+    send.state = "cancelled"
+    send.finished_at = utcnow()
+    session.execute(
+        update(Delivery)
+        .where(Delivery.send_id == send_id, Delivery.status.in_(("pending", "deferred")))
+        .values(status="skipped", last_error="send cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    return was
+
+
 def editions_of(session: Session, send: Send) -> dict[str, RenderedEdition]:
     """The stored editions by language, so that a resumed send mails the same bytes as the first run."""
     rows = session.scalars(select(SendEdition).where(SendEdition.send_id == send.id)).all()
