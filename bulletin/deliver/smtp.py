@@ -7,7 +7,6 @@ that stops the send (a DeliveryError) instead of marking every recipient failed.
 
 from __future__ import annotations
 
-import re
 import smtplib
 import socket
 import ssl
@@ -27,10 +26,11 @@ def _failure(code: int, message: bytes | str) -> TemporaryFailure | PermanentFai
 
 
 def _dot_stuff(message: bytes) -> bytes:
-    """RFC 5321 4.5.2 transparency. smtplib runs a regex over every message for it (0.4 ms for 50 KB); a
-    C-speed search first skips the work for the messages that have no line starting with a dot."""
-    if message.startswith(b".") or b"\n." in message:
-        message = re.sub(rb"(?m)^\.", b"..", message)
+    """RFC 5321 4.5.2 transparency: a line that starts with a dot gets another. smtplib runs a regex for it
+    (0.4 ms for 50 KB, and the CSS in an issue has such lines); bytes.replace does the same in 0.06 ms."""
+    if message.startswith(b"."):
+        message = b"." + message
+    message = message.replace(b"\n.", b"\n..")
     return message if message.endswith(b"\r\n") else message + b"\r\n"
 
 
