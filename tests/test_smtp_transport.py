@@ -118,3 +118,23 @@ def test_connection_is_reused_and_a_550_keeps_it_usable(pipelining):
         t.close()
     assert handler.mails == 3, "one MAIL per message"
     assert [r.rcpt for r in handler.received] == ["b@example.org", "c@example.org"]
+
+
+@pytest.mark.parametrize("smtputf8", [False, True])
+def test_internationalised_addresses_go_where_the_server_takes_them(smtputf8):
+    handler = Recorder()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
+    controller.start()
+    try:
+        t = SmtpTransport("127.0.0.1", port, timeout=10)
+        if smtputf8:
+            t.send("a@imrap-mali.org", ["andré@exemple.ml"], MESSAGE)
+        else:
+            with pytest.raises(PermanentFailure, match="no SMTPUTF8"):
+                t.send("a@imrap-mali.org", ["andré@exemple.ml"], MESSAGE)
+        t.send("a@imrap-mali.org", ["b@example.org"], MESSAGE)  # the connection is still good
+        t.close()
+    finally:
+        controller.stop()
+    assert [r.rcpt for r in handler.received] == (["andré@exemple.ml"] if smtputf8 else []) + ["b@example.org"]

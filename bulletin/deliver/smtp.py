@@ -163,8 +163,10 @@ class SmtpTransport:
             # Bytes, not send_message(): the bytes were signed as they are and must not be refolded.
             if envelope_from.isascii() and all(r.isascii() for r in recipients):
                 refused = _sendmail(conn, envelope_from, recipients, message)
+            elif conn.has_extn("smtputf8"):
+                refused = conn.sendmail(envelope_from, recipients, message, mail_options=["SMTPUTF8"])
             else:
-                refused = conn.sendmail(envelope_from, recipients, message)
+                raise PermanentFailure("the server does not take internationalised addresses (no SMTPUTF8)")
         except smtplib.SMTPRecipientsRefused as e:
             code, text = next(iter(e.recipients.values()))
             raise _failure(code, text)
