@@ -10,7 +10,9 @@ from pathlib import Path
 
 from bulletin.config import Config
 from bulletin.errors import BulletinError, ContentError
-from bulletin.store.db import engine_for, session_scope
+
+# The store and the delivery engine are imported by the handlers that use them: every `bulletin` command
+# registers this module at start-up, and SQLAlchemy with Alembic alone cost half a second.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -97,6 +99,7 @@ class _RetryNotice:
 
 
 def send_command(args: argparse.Namespace, cfg: Config) -> int:
+    from bulletin.store.db import engine_for, session_scope
     from bulletin.deliver import schedule, sends
     from bulletin.deliver.engine import deliver_send
 
@@ -146,6 +149,7 @@ def worker_command(args: argparse.Namespace, cfg: Config) -> int:
     import signal
 
     from bulletin.deliver.worker import run_worker
+    from bulletin.store.db import engine_for
 
     engine = engine_for(cfg.database_url)
     stop = threading.Event()
@@ -166,6 +170,7 @@ def worker_command(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cancel_command(args: argparse.Namespace, cfg: Config) -> int:
+    from bulletin.store.db import engine_for, session_scope
     from bulletin.deliver import schedule, sends
 
     engine = engine_for(cfg.database_url)
@@ -178,6 +183,7 @@ def cancel_command(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def status_command(args: argparse.Namespace, cfg: Config) -> int:
+    from bulletin.store.db import engine_for, session_scope
     from bulletin.deliver.report import all_send_ids
 
     engine = engine_for(cfg.database_url)
@@ -191,6 +197,7 @@ def status_command(args: argparse.Namespace, cfg: Config) -> int:
 
 def _print_status(engine, ids: list[int], *, as_json: bool, left=None, one: bool = True) -> int:
     """Print the figures; `--json` gives one object for `status SEND_ID`, a list for `status`."""
+    from bulletin.store.db import session_scope
     from bulletin.deliver.report import send_report
 
     with session_scope(engine) as session:
