@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -64,13 +65,47 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config(None)).get_current_head()  # type: ignore[arg-type]
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply the migrations that the database lacks (nothing when it is at head)."""
+def _current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    if current == head_revision():
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+#: pg_advisory_lock key held while migrating ("bulletin" in ASCII), so that workers starting together on a
+#: fresh database migrate it once instead of racing to create the same tables.
+_MIGRATION_LOCK = 0x62756C6C6574696E
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                conn.commit()
         return
-    command.upgrade(alembic_config(engine), "head")
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrating", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply the migrations that the database lacks (nothing when it is at head), one process at a time."""
+    head = head_revision()
+    if _current_revision(engine) == head:
+        return
+    with _migration_lock(engine):
+        if _current_revision(engine) != head:  # another process may have migrated while we waited
+            command.upgrade(alembic_config(engine), "head")
 
 
 def engine_for(url: str) -> Engine:

@@ -11,13 +11,18 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
+    Unicode,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -190,3 +195,15 @@ class Delivery(Base):
         UniqueConstraint("send_id", "subscriber_id"),
         Index("ix_deliveries_send_status", "send_id", "status"),
     )
+
+
+#: APScheduler 3's job store table (scheduled sends), exactly as its SQLAlchemyJobStore defines it. It is created
+#: by our migration rather than by APScheduler on start-up: two workers starting at once on a fresh PostgreSQL
+#: database would otherwise race to create it, and one would die of the duplicate.
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)
