@@ -11,7 +11,7 @@ import pytest
 from bulletin.store import db
 from bulletin.store.models import Subscriber
 from test_web_subscribe import confirm_link, mails
-from test_web_support import live_site, seed, status
+from web_support import live_site, seed, status
 
 pytestmark = pytest.mark.browser
 
@@ -23,6 +23,8 @@ PHONE = {"width": 375, "height": 740}
 @pytest.fixture(scope="module")
 def browser():
     if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed: .ci/run must install it")
         pytest.skip("no Debian chromium at /usr/bin/chromium")
     from playwright.sync_api import sync_playwright
 

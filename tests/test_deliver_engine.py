@@ -20,7 +20,7 @@ from bulletin.render.edition import RenderedEdition
 from bulletin.store import queries
 from bulletin.store.db import engine_for, session_scope
 from bulletin.store.models import Delivery, Subscriber
-from tests.test_deliver_support import Recorder, SmtpServer, populate, smtp_toml
+from tests.deliver_support import Recorder, SmtpServer, populate, smtp_toml
 
 EDITIONS = [
     RenderedEdition("2026-12", "fr", "Décembre", "", "<p>Bonjour %%name%%</p><a href=\"%%unsubscribe_url%%\">x</a>",

@@ -14,7 +14,7 @@ from bulletin.deliver.sends import start_send
 from bulletin.store import queries
 from bulletin.store.db import engine_for, session_scope
 from bulletin.store.models import Delivery
-from tests.test_deliver_support import Recorder, SmtpServer, copy_issue, populate, smtp_toml
+from tests.deliver_support import Recorder, SmtpServer, copy_issue, populate, smtp_toml
 
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
@@ -76,7 +76,7 @@ def test_unreachable_server_defers_everyone_and_loses_nobody(sqlite_url, make_co
     """No server at all: nothing is marked sent or failed; the rows wait for the worker."""
     populate(sqlite_url, 5)
     issue = copy_issue(tmp_path)
-    from tests.test_deliver_support import free_port
+    from tests.deliver_support import free_port
 
     cfg = make_config(smtp_toml(free_port(), "retry_initial_seconds = 30.0\n"), db_url=sqlite_url)
     engine = engine_for(cfg.database_url)

@@ -89,7 +89,7 @@ def test_send_simple_is_signed_and_goes_through_the_configured_smtp(make_config,
     import dkim
 
     from bulletin.deliver.message import send_simple
-    from tests.test_deliver_support import Recorder, SmtpServer, dkim_key, smtp_toml
+    from tests.deliver_support import Recorder, SmtpServer, dkim_key, smtp_toml
 
     key_path, record = dkim_key(tmp_path)
     with SmtpServer(Recorder()) as server:

@@ -9,7 +9,7 @@ from bulletin.deliver.dkim import DkimSigner
 from bulletin.deliver.message import MessageTemplate, Recipient
 from bulletin.errors import ConfigError
 from bulletin.render.edition import RenderedEdition
-from tests.test_deliver_support import dkim_key
+from tests.deliver_support import dkim_key
 
 HTML = (
     "<html><body><p>Bonjour %%name%%,   voilà  l'édition de juillet</p>\n"

@@ -17,7 +17,7 @@ from bulletin.deliver.sends import create_send, start_send
 from bulletin.render.pipeline import render_issue
 from bulletin.store.db import engine_for, session_scope
 from bulletin.store.models import Delivery, Send
-from tests.test_deliver_support import Recorder, SmtpServer, bulletin_cmd, copy_issue, populate, smtp_toml
+from tests.deliver_support import Recorder, SmtpServer, bulletin_cmd, copy_issue, populate, smtp_toml
 
 N = 300
 

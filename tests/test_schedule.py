@@ -18,7 +18,7 @@ from bulletin.deliver.sends import create_send
 from bulletin.render.pipeline import render_issue
 from bulletin.store.db import engine_for, session_scope
 from bulletin.store.models import Send, utcnow
-from tests.test_deliver_support import Recorder, SmtpServer, bulletin_cmd, copy_issue, populate, smtp_toml
+from tests.deliver_support import Recorder, SmtpServer, bulletin_cmd, copy_issue, populate, smtp_toml
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
 

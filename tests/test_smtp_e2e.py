@@ -15,7 +15,7 @@ from bulletin.cli import main
 from bulletin.store.db import engine_for, session_scope
 from bulletin.store.models import Delivery, Send
 from bulletin.tokens import Tokens
-from tests.test_deliver_support import Recorder, SmtpServer, copy_issue, dkim_key, populate, smtp_toml
+from tests.deliver_support import Recorder, SmtpServer, copy_issue, dkim_key, populate, smtp_toml
 
 SECRET = b"test-secret-0123456789abcdef0123456789"
 SUBJECTS = {"fr": "Bulletin d'information de l'IMRAP — juillet 2023", "en": "IMRAP Newsletter — July 2023"}

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from bulletin.deliver.smtp import SmtpTransport
 from bulletin.deliver.transport import PermanentFailure
 from bulletin.errors import DeliveryError
-from tests.test_deliver_support import Recorder, SmtpServer, free_port
+from tests.deliver_support import Recorder, SmtpServer, free_port
 
 MESSAGE = (b"From: <a@imrap-mali.org>\r\nTo: <b@example.org>\r\nSubject: dots\r\n\r\n"
            b".starts with a dot\r\n.\r\n..two\r\nend\r\n")

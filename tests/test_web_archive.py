@@ -12,7 +12,7 @@ from PIL import Image
 
 from bulletin.store import db
 from bulletin.store.models import MailingList, Send, SendEdition
-from test_web_support import live_site
+from web_support import live_site
 
 EMAIL_HTML = ('<html><body><h1>{title}</h1><img src="{{base}}/archive/2023-07/images/photo.png">'
               '<p>Bonjour %%name%% (%%email%%)</p><a href="%%archive_url%%">web</a>'

@@ -18,7 +18,7 @@ from aiosmtpd.controller import Controller
 from bulletin.cli import main
 from bulletin.store.models import Send
 from bulletin.store import db
-from test_web_support import events, live_site, seed, status
+from web_support import events, live_site, seed, status
 
 ISSUES = Path(__file__).resolve().parent.parent / "issues"
 

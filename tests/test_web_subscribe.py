@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bulletin.store import db
 from bulletin.store.models import Subscriber
-from test_web_support import events, live_site, seed, snapshot, status
+from web_support import events, live_site, seed, snapshot, status
 
 FR = {"Accept-Language": "fr-FR,fr;q=0.9"}
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from bulletin.tokens import Tokens
-from test_web_support import events, live_site, seed, snapshot, status
+from web_support import events, live_site, seed, snapshot, status
 
 
 @pytest.fixture
