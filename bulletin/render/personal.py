@@ -16,13 +16,6 @@ PLACEHOLDERS = ("unsubscribe_url", "name", "email", "archive_url")
 _MARKER = re.compile(r"%%(" + "|".join(PLACEHOLDERS) + r")%%")
 
 
-def marker(key: str) -> str:
-    """The marker templates print for `key` (a KeyError for keys delivery would not fill)."""
-    if key not in PLACEHOLDERS:
-        raise KeyError(key)
-    return f"%%{key}%%"
-
-
 @dataclass(frozen=True)
 class PersonalTemplate:
     """A string split at its markers: `parts[0] + v(keys[0]) + parts[1] + ...`."""
