@@ -158,10 +158,19 @@ class Config:
             return path.read_bytes().strip()
         except FileNotFoundError:
             pass
+        # Written under a temporary name and linked into place: a process starting at the same moment either
+        # wins and writes the secret, or loses and reads the winner's, never a half-written file.
         token = secrets.token_urlsafe(32).encode()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f".bulletin-secret.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(token)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        finally:
+            os.unlink(tmp)
         return token
 
 

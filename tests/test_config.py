@@ -108,3 +108,18 @@ def test_unusable_database_url_is_a_clear_error(tmp_path, capsys):
     assert main(["--config", str(path), "lists"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nonsense" in err and "Traceback" not in err
+
+
+def test_secret_created_once_when_processes_start_together(tmp_path, monkeypatch, make_config):
+    """Eight processes asking for the secret of a fresh checkout at once all get the same one."""
+    import subprocess
+    import sys
+
+    cfg = make_config("")
+    monkeypatch.delenv("BULLETIN_SECRET")
+    code = "import sys; from bulletin import config; print(config.load(sys.argv[1]).signing_secret().decode())"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(cfg.path)], stdout=subprocess.PIPE) for _ in range(8)]
+    secrets_seen = {p.communicate(timeout=60)[0].strip() for p in procs}
+    assert [p.returncode for p in procs] == [0] * 8
+    assert secrets_seen == {(tmp_path / ".bulletin-secret").read_bytes()}
+    assert sorted(f.name for f in tmp_path.iterdir()) == [".bulletin-secret", "bulletin.toml"]
