@@ -61,12 +61,17 @@ def _sendmail_pipelined(conn: smtplib.SMTP, envelope_from: str, recipients: list
     if data_code != 354:
         conn._rset()
         raise smtplib.SMTPDataError(data_code, data_resp)
+    _send_data(conn, message)
+    return refused
+
+
+def _send_data(conn: smtplib.SMTP, message: bytes) -> None:
+    """The message after a 354, dot-stuffed, and the server's verdict on it."""
     conn.send(_dot_stuff(message) + b".\r\n")
     code, resp = conn.getreply()
     if code != 250:
         conn._rset()
         raise smtplib.SMTPDataError(code, resp)
-    return refused
 
 
 def _sendmail(conn: smtplib.SMTP, envelope_from: str, recipients: list[str], message: bytes) -> dict:
@@ -96,11 +101,7 @@ def _sendmail(conn: smtplib.SMTP, envelope_from: str, recipients: list[str], mes
     if code != 354:
         conn._rset()
         raise smtplib.SMTPDataError(code, resp)
-    conn.send(_dot_stuff(message) + b".\r\n")
-    code, resp = conn.getreply()
-    if code != 250:
-        conn._rset()
-        raise smtplib.SMTPDataError(code, resp)
+    _send_data(conn, message)
     return refused
 
 
