@@ -147,7 +147,7 @@ def _context(issue: Issue, content: EditionContent, cfg: Config) -> dict:
     ]
     return {
         "language": content.language, "subject": content.subject, "preheader": content.preheader,
-        "labels": labels_for(content.language), "month": issue_month(issue.date, content.language),
+        "labels": labels_for(content.language, cfg.organisation.language), "month": issue_month(issue.date, content.language),
         "org": org, "logo_url": logo, "social": social,
         "website_label": re.sub(r"^https?://", "", org.website).rstrip("/"),
         "news": news, "director": director, "highlights": highlights, "slug": issue.slug,

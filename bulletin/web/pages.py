@@ -8,7 +8,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bulletin.config import Config
-from bulletin.web.i18n import LANGUAGE_NAMES, Strings
+from bulletin import i18n
+from bulletin.web.i18n import Strings
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -25,7 +26,7 @@ class Pages:
             lstrip_blocks=True,
         )
         self.env.globals.update(org=cfg.organisation, base_url=cfg.web.base_url, logo=self.logo_url(),
-                                language_names=LANGUAGE_NAMES)
+                                language_name=i18n.language_name)
 
     @property
     def csp(self) -> str:
@@ -40,7 +41,7 @@ class Pages:
         return f"{self.cfg.web.base_url}/{logo.lstrip('/')}"
 
     def render(self, name: str, language: str, status_code: int = 200, **context) -> HTMLResponse:
-        t = Strings(language)
+        t = Strings(language, self.cfg.organisation.language)
         html = self.env.get_template(name).render(t=t, lang=t.language, **context)
         # Pages hold personal addresses and one-time links: no shared cache may keep them.
         headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",

@@ -1,0 +1,69 @@
+"""The states things go through, as types: a subscriber, a subscription, a send, one delivery, an event.
+
+Each is a `StrEnum` stored as its value, with a CHECK constraint in the database (store/models.py), so a typo
+fails at once instead of silently matching nothing. Imports nothing of Bulletin: every layer may use it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SubscriberStatus(StrEnum):
+    """A person, whatever the list: bounced or complained means no mail from any list."""
+
+    ACTIVE = "active"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    #: personal data removed at their request; the row stays so that counts and "never mail again" survive
+    ERASED = "erased"
+
+
+class SubscriptionStatus(StrEnum):
+    """A person on one list."""
+
+    UNCONFIRMED = "unconfirmed"
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+
+
+class SendState(StrEnum):
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    """One recipient of one send: claimed, sent, then marked."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class EventKind(StrEnum):
+    """What happened to a subscriber, kept for ever in their history."""
+
+    SUBSCRIBE = "subscribe"
+    CONFIRM = "confirm"
+    UNSUBSCRIBE = "unsubscribe"
+    RESUBSCRIBE = "resubscribe"
+    BOUNCE_HARD = "bounce_hard"
+    BOUNCE_SOFT = "bounce_soft"
+    COMPLAINT = "complaint"
+    #: an admin changed something of theirs (name, language) or re-admitted them
+    UPDATE = "update"
+    ERASE = "erase"
+
+
+#: Delivery rows that still have work to do.
+OPEN_DELIVERIES = (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
+#: Subscription states in which nobody is mailed; only the person can leave them (double opt-in).
+STOPPED_SUBSCRIPTIONS = frozenset({SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED})
+#: Subscriber states in which nobody is mailed from any list.
+STOPPED_SUBSCRIBERS = frozenset({SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED, SubscriberStatus.ERASED})
