@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import insert
@@ -56,6 +57,8 @@ class Recorder:
 
     temp_fail(rcpt, attempt) -> bool answers 451 at RCPT; perm_fail addresses get 550 at RCPT;
     drop_every N closes the connection at every Nth MAIL command (before anything is accepted);
+    closing[stage](n) -> bool answers "421" to the nth greeting, MAIL, RCPT, DATA or BODY (the end of the
+    message, which is then not kept) and closes the connection, as a server shutting down does;
     pipelining offers RFC 2920 PIPELINING in the EHLO reply;
     on_accept(received, count) runs after a message is stored, before the 250 reply."""
 
@@ -66,8 +69,12 @@ class Recorder:
     delay: float = 0.0
     refuse_sender: str = ""
     pipelining: bool = False
+    closing: dict[str, Callable[[int], bool]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     attempts: Counter = field(default_factory=Counter)
+    #: how many times each stage was reached ("greeting" counts connections), and how many 421s were answered
+    stages: Counter = field(default_factory=Counter)
+    closed: Counter = field(default_factory=Counter)
     mails: int = 0
     drops: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -78,7 +85,21 @@ class Recorder:
             responses.insert(-1, "250-PIPELINING")
         return responses
 
+    def close_at(self, server, stage: str) -> str | None:
+        """The 421 to answer at this stage, if `closing` says so; the connection is closed right after it."""
+        with self.lock:
+            self.stages[stage] += 1
+            rule = self.closing.get(stage)
+            if rule is None or not rule(self.stages[stage]):
+                return None
+            self.closed[stage] += 1
+        asyncio.get_running_loop().call_soon(server.transport.close)  # after the reply is written
+        return f"421 4.3.2 closing at {stage}, try again later"
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        closing = self.close_at(server, "MAIL")
+        if closing:
+            return closing
         with self.lock:
             self.mails += 1
             drop = self.drop_every and self.mails % self.drop_every == 0
@@ -94,6 +115,9 @@ class Recorder:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        closing = self.close_at(server, "RCPT")
+        if closing:
+            return closing
         with self.lock:
             self.attempts[address] += 1
             attempt = self.attempts[address]
@@ -105,6 +129,9 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        closing = self.close_at(server, "BODY")
+        if closing:
+            return closing
         if self.delay:
             await asyncio.sleep(self.delay)
         with self.lock:
@@ -120,17 +147,47 @@ class Recorder:
             return Counter(r.rcpt for r in self.received)
 
 
-class SmtpServer:
-    """`with SmtpServer(Recorder()) as server:` a real SMTP server on 127.0.0.1:server.port."""
+class _Smtp(SMTP):
+    """aiosmtpd's server with the two stages its handler hooks do not reach: the greeting and the DATA command."""
 
-    def __init__(self, handler: Recorder):
+    async def _handle_client(self) -> None:
+        handler = self.event_handler
+        closing = handler.close_at(self, "greeting") if isinstance(handler, Recorder) else None
+        if closing:
+            await self.push(closing)
+            return
+        await super()._handle_client()
+
+    async def smtp_DATA(self, arg: str) -> None:
+        handler = self.event_handler
+        if isinstance(handler, Recorder) and self.envelope is not None and self.envelope.rcpt_tos:
+            closing = handler.close_at(self, "DATA")
+            if closing:
+                await self.push(closing)
+                return
+        await super().smtp_DATA(arg)
+
+
+class _Controller(Controller):
+    def factory(self):
+        return _Smtp(self.handler, **self.SMTP_kwargs)
+
+
+class SmtpServer:
+    """`with SmtpServer(Recorder()) as server:` a real SMTP server on 127.0.0.1:server.port (or `port`)."""
+
+    def __init__(self, handler: Recorder, port: int | None = None, **kwargs):
         self.handler = handler
-        self.port = free_port()
+        self.port = port or free_port()
         # 8 MB: an issue is well under Gmail's 102 KB clip, but the default 32 MB is pointless here.
-        self.controller = Controller(handler, hostname="127.0.0.1", port=self.port, data_size_limit=8_000_000)
+        self.controller = _Controller(handler, hostname="127.0.0.1", port=self.port, data_size_limit=8_000_000,
+                                      **kwargs)
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()
+        with self.handler.lock:  # the controller's own readiness check was a connection too
+            self.handler.stages.clear()
+            self.handler.closed.clear()
         return self
 
     def __exit__(self, *exc) -> None:

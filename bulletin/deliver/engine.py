@@ -21,7 +21,7 @@ from bulletin.deliver import claims
 from bulletin.deliver.context import SendContext, load_context
 from bulletin.deliver.ratelimit import TokenBucket
 from bulletin.deliver.sends import get_send
-from bulletin.deliver.transport import PermanentFailure, TemporaryFailure, Transport
+from bulletin.deliver.transport import PermanentFailure, Transport, TransportFailure
 from bulletin.deliver.transports import open_transport
 from bulletin.errors import DeliveryError
 from bulletin.store.db import session_scope
@@ -125,7 +125,7 @@ class _Connection(threading.Thread):
             self.transport.send(envelope, [c.email], data)
         except PermanentFailure as e:
             return claims.Outcome(c.id, "failed", e.reply)
-        except TemporaryFailure as e:
+        except TransportFailure as e:  # temporary, a lost connection or an unreachable server: later
             return r.retry_or_fail(c, e.reply)
         return claims.Outcome(c.id, "sent")
 

@@ -1,28 +1,85 @@
 """The SMTP transport: one reused connection (STARTTLS, TLS or plain, with authentication) per delivery thread.
 
-Replies are sorted the way mail servers mean them: 4xx and dropped connections are temporary, 5xx for a
-recipient or a message are permanent. A server that refuses our login or our sender refuses everybody, so
-that stops the send (a DeliveryError) instead of marking every recipient failed.
+Every reply of the server is read by one classifier (`classify`) and every message goes through one transaction
+routine (`transaction`), pipelined (RFC 2920) or one command at a time by a flag: two code paths that disagreed
+about a 421 were two bugs. Who is at fault decides the outcome (see transport.py): a recipient's 4xx or 5xx is
+that recipient's; a 421 or a drop mid-transaction loses the connection and nothing else; a failure before any
+transaction (connect, greeting, EHLO, TLS, login) is the server's. A server that refuses our sender refuses
+everybody, so that stops the send (a DeliveryError) instead of marking every recipient failed.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import smtplib
 import socket
 import ssl
+from enum import StrEnum
 
-from bulletin.deliver.transport import PermanentFailure, TemporaryFailure
-from bulletin.errors import DeliveryError
+from bulletin.deliver.transport import (
+    BeforeBody,
+    ConnectionLost,
+    PermanentFailure,
+    ServerUnavailable,
+    TemporaryFailure,
+)
+from bulletin.errors import BulletinError, DeliveryError
+
+
+class Stage(StrEnum):
+    """Where in the session a reply came: the classifier reads a code differently at each."""
+
+    GREETING = "greeting"
+    HELLO = "EHLO"
+    STARTTLS = "STARTTLS"
+    AUTH = "AUTH"
+    MAIL = "MAIL"
+    RCPT = "RCPT"
+    DATA = "DATA"
+    BODY = "end of data"
+    RSET = "RSET"
+
+
+#: The replies that mean yes at each stage.
+_EXPECTED = {
+    Stage.GREETING: (220,),
+    Stage.HELLO: (250,),
+    Stage.STARTTLS: (220,),
+    Stage.AUTH: (235, 503),  # 503: already authenticated
+    Stage.MAIL: (250,),
+    Stage.RCPT: (250, 251),
+    Stage.DATA: (354,),
+    Stage.BODY: (250,),
+    Stage.RSET: (250,),
+}
+#: Stages before any transaction: what fails there fails for every recipient alike.
+_SESSION = frozenset({Stage.GREETING, Stage.HELLO, Stage.STARTTLS, Stage.AUTH})
 
 
 def _reply(code: int, message: bytes | str) -> str:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
-    return f"{code} {' '.join(text.split())}"
+    return f"{code} {' '.join(text.split())}".strip()
 
 
-def _failure(code: int, message: bytes | str) -> TemporaryFailure | PermanentFailure:
-    kind = TemporaryFailure if 400 <= code < 500 else PermanentFailure
-    return kind(_reply(code, message), code)
+def classify(stage: Stage, code: int, message: bytes | str, server: str) -> BulletinError | None:
+    """None when the reply means yes, else the failure to raise. The one place that reads a reply code."""
+    if code in _EXPECTED[stage]:
+        return None
+    reply = _reply(code, message)
+    if stage in _SESSION:
+        if stage is Stage.AUTH:
+            return ServerUnavailable(f"the server refused the login: {reply}", server, code, where="[smtp].username")
+        return ServerUnavailable(f"{server} refused the session at {stage}: {reply}", server, code)
+    if code == 421 or not 400 <= code < 600:
+        # 421: the server is closing the channel (RFC 5321 3.8); anything else here is a session out of step.
+        return ConnectionLost(f"connection lost at {stage}: {reply}", code)
+    if stage is Stage.RSET:
+        return ConnectionLost(f"the server could not reset the transaction: {reply}", code)
+    if code < 500:
+        return TemporaryFailure(reply, code)
+    if stage is Stage.MAIL:
+        return DeliveryError(f"the server refused the sender: {reply}", where="[delivery].return_path")
+    return PermanentFailure(reply, code)
 
 
 def _dot_stuff(message: bytes) -> bytes:
@@ -34,75 +91,99 @@ def _dot_stuff(message: bytes) -> bytes:
     return message if message.endswith(b"\r\n") else message + b"\r\n"
 
 
-def _end_data_and_reset(conn: smtplib.SMTP, data_code: int) -> None:
-    if data_code == 354:  # a server that said go ahead to a transaction we abandon gets an empty message
-        conn.send(b".\r\n")
-        conn.getreply()
-    conn._rset()
+def _read(conn: smtplib.SMTP, stage: Stage, server: str) -> BulletinError | None:
+    try:
+        code, message = conn.getreply()
+    except (smtplib.SMTPServerDisconnected, OSError) as e:
+        return ConnectionLost(f"connection lost at {stage}: {e or type(e).__name__}")
+    return classify(stage, code, message, server)
 
 
-def _sendmail_pipelined(conn: smtplib.SMTP, envelope_from: str, recipients: list[str], message: bytes) -> dict:
-    """RFC 2920: MAIL, RCPT and DATA in one write, then their replies: two round trips a message instead of four."""
-    commands = [f"MAIL FROM:<{envelope_from}>\r\n"] + [f"RCPT TO:<{r}>\r\n" for r in recipients] + ["DATA\r\n"]
-    conn.send("".join(commands))
-    mail_code, mail_resp = conn.getreply()
-    refused = {}
-    for rcpt in recipients:
-        code, resp = conn.getreply()
-        if code not in (250, 251):
-            refused[rcpt] = (code, resp)
-    data_code, data_resp = conn.getreply()
-    if mail_code != 250:
-        _end_data_and_reset(conn, data_code)
-        raise smtplib.SMTPSenderRefused(mail_code, mail_resp, envelope_from)
-    if len(refused) == len(recipients):
-        _end_data_and_reset(conn, data_code)
-        raise smtplib.SMTPRecipientsRefused(refused)
-    if data_code != 354:
-        conn._rset()
-        raise smtplib.SMTPDataError(data_code, data_resp)
-    _send_data(conn, message)
-    return refused
+def _write(conn: smtplib.SMTP, data: bytes, stage: Stage) -> None:
+    try:
+        conn.send(data)
+    except (smtplib.SMTPServerDisconnected, OSError) as e:
+        raise ConnectionLost(f"connection lost at {stage}: {e or type(e).__name__}")
 
 
-def _send_data(conn: smtplib.SMTP, message: bytes) -> None:
-    """The message after a 354, dot-stuffed, and the server's verdict on it."""
-    conn.send(_dot_stuff(message) + b".\r\n")
-    code, resp = conn.getreply()
-    if code != 250:
-        conn._rset()
-        raise smtplib.SMTPDataError(code, resp)
+def _fatal(problem: BulletinError | None) -> bool:
+    """The connection is unusable after this."""
+    return isinstance(problem, (ConnectionLost, ServerUnavailable))
 
 
-def _sendmail(conn: smtplib.SMTP, envelope_from: str, recipients: list[str], message: bytes) -> dict:
-    """smtplib's sendmail for plain ASCII envelopes, without its per-message address parsing and regex, and
-    pipelined where the server offers it; raises the same exceptions and returns the same refused dict."""
-    if conn.has_extn("pipelining"):
-        return _sendmail_pipelined(conn, envelope_from, recipients, message)
-    conn.putcmd("mail", f"FROM:<{envelope_from}>")
-    code, resp = conn.getreply()
-    if code != 250:
-        conn._rset() if code != 421 else conn.close()
-        raise smtplib.SMTPSenderRefused(code, resp, envelope_from)
-    refused = {}
-    for rcpt in recipients:
-        conn.putcmd("rcpt", f"TO:<{rcpt}>")
-        code, resp = conn.getreply()
-        if code not in (250, 251):
-            refused[rcpt] = (code, resp)
-        if code == 421:
-            conn.close()
-            raise smtplib.SMTPRecipientsRefused(refused)
-    if len(refused) == len(recipients):
-        conn._rset()
-        raise smtplib.SMTPRecipientsRefused(refused)
-    conn.putcmd("data")
-    code, resp = conn.getreply()
-    if code != 354:
-        conn._rset()
-        raise smtplib.SMTPDataError(code, resp)
-    _send_data(conn, message)
-    return refused
+def transaction(conn: smtplib.SMTP, envelope_from: str, recipients: list[str], message: bytes, *, server: str,
+                pipelined: bool, utf8: bool = False, before_body: BeforeBody | None = None) -> None:
+    """MAIL, RCPT for each recipient, DATA, then the message: one routine for both ways of talking.
+
+    Pipelined, the commands go in one write and their replies are read in order (two round trips a message
+    instead of four); one at a time, each waits for the previous reply and the transaction stops at the first
+    refusal. Raises the classifier's verdict; a refused transaction is reset, a lost connection is not touched
+    (the caller drops it). With several recipients, the message goes to those accepted and the first refusal is
+    raised after."""
+    encoding = "utf-8" if utf8 else "ascii"
+    option = " SMTPUTF8" if utf8 else ""
+    commands = [(Stage.MAIL, f"MAIL FROM:<{envelope_from}>{option}\r\n".encode(encoding))]
+    commands += [(Stage.RCPT, f"RCPT TO:<{r}>\r\n".encode(encoding)) for r in recipients]
+    commands.append((Stage.DATA, b"DATA\r\n"))
+    if pipelined:
+        _write(conn, b"".join(line for _, line in commands), Stage.MAIL)
+    refused: list[BulletinError] = []
+    sender: BulletinError | None = None
+    data: BulletinError | None = None
+    go_ahead = False
+    for stage, line in commands:
+        if not pipelined:
+            if sender is not None or (stage is Stage.DATA and len(refused) == len(recipients)):
+                break  # nothing more to say in this transaction
+            _write(conn, line, stage)
+        problem = _read(conn, stage, server)
+        if _fatal(problem):
+            raise problem
+        if stage is Stage.MAIL:
+            sender = problem
+        elif stage is Stage.RCPT:
+            if problem is not None:
+                refused.append(problem)
+        else:
+            data, go_ahead = problem, problem is None
+    if sender is not None or len(refused) == len(recipients) or data is not None:
+        if go_ahead:
+            # A pipelining server said go ahead to a transaction without valid recipients: an empty message
+            # ends it (it reaches nobody), then the reset.
+            _write(conn, b".\r\n", Stage.BODY)
+            ended = _read(conn, Stage.BODY, server)
+            if _fatal(ended):
+                raise ended
+        reset(conn, server)
+        raise sender or (refused[0] if len(refused) == len(recipients) else data)
+    if before_body is not None:
+        before_body()
+    _write(conn, _dot_stuff(message) + b".\r\n", Stage.BODY)
+    problem = _read(conn, Stage.BODY, server)
+    if problem is not None:
+        raise problem  # a final reply ends the transaction: nothing to reset
+    if refused:
+        raise refused[0]
+
+
+def reset(conn: smtplib.SMTP, server: str) -> None:
+    _write(conn, b"RSET\r\n", Stage.RSET)
+    problem = _read(conn, Stage.RSET, server)
+    if problem is not None:
+        raise problem
+
+
+def is_loopback(host: str) -> bool:
+    """The host is this machine: a password sent to it in clear never crosses a network."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
 class SmtpTransport:
@@ -117,10 +198,18 @@ class SmtpTransport:
         timeout: float = 30.0,
         tls_context: ssl.SSLContext | None = None,
     ):
+        if username and security == "none" and not is_loopback(host):
+            raise DeliveryError(
+                f"the login to {host} would cross the network in clear (no TLS): set security = \"starttls\" or "
+                "\"ssl\" (only a server on this machine may take a login without TLS)",
+                where="[smtp].security",
+            )
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.timeout = username, password, timeout
         self.tls_context = tls_context
+        self.server = f"{host}:{port}"
         self._conn: smtplib.SMTP | None = None
+        self._pipelined = False
 
     @classmethod
     def from_config(cls, cfg) -> SmtpTransport:
@@ -128,72 +217,92 @@ class SmtpTransport:
         password = cfg.env_secret("smtp", s.password_env) if s.username else None
         return cls(s.host, s.port, security=s.security, username=s.username, password=password, timeout=s.timeout)
 
-    def _connect(self) -> smtplib.SMTP:
+    def _session_failure(self, e: smtplib.SMTPResponseException, stage: Stage) -> BulletinError:
+        return classify(stage, e.smtp_code, e.smtp_error, self.server) or ServerUnavailable(
+            f"{self.server} refused the session at {stage}: {_reply(e.smtp_code, e.smtp_error)}", self.server)
+
+    def open(self) -> None:
+        if self._conn is not None:
+            return
         context = self.tls_context or ssl.create_default_context()
+        stage = Stage.GREETING
+        conn: smtplib.SMTP | None = None
         try:
             if self.security == "ssl":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+                conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
             else:
                 conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            conn.ehlo()
+            stage = Stage.HELLO
+            conn.ehlo_or_helo_if_needed()
             if self.security == "starttls":
                 if not conn.has_extn("starttls"):
-                    conn.close()
                     raise DeliveryError("the server does not offer STARTTLS", where="[smtp].security")
+                stage = Stage.STARTTLS
                 conn.starttls(context=context)
+                stage = Stage.HELLO
                 conn.ehlo()
             if self.username:
+                stage = Stage.AUTH
                 conn.login(self.username, self.password or "")
-        except smtplib.SMTPAuthenticationError as e:
-            raise DeliveryError(f"the server refused the login: {_reply(e.smtp_code, e.smtp_error)}", where="[smtp].username")
         except smtplib.SMTPNotSupportedError:
+            self._abandon(conn)
             raise DeliveryError("the server does not offer authentication (AUTH) here", where="[smtp].username")
-        except smtplib.SMTPResponseException as e:
-            raise _failure(e.smtp_code, e.smtp_error)
+        except smtplib.SMTPResponseException as e:  # a refusal at greeting, EHLO, STARTTLS or AUTH
+            self._abandon(conn)
+            raise self._session_failure(e, stage)
         except ssl.SSLError as e:
-            raise DeliveryError(f"TLS failed with {self.host}:{self.port}: {e}", where="[smtp].security")
-        except (OSError, smtplib.SMTPException) as e:
-            raise TemporaryFailure(f"cannot connect to {self.host}:{self.port}: {e}")
-        return conn
+            self._abandon(conn)
+            raise ServerUnavailable(f"TLS failed with {self.server}: {e}", self.server, where="[smtp].security")
+        except (smtplib.SMTPServerDisconnected, OSError) as e:
+            self._abandon(conn)
+            what = f"cannot connect to {self.server}" if stage is Stage.GREETING else \
+                f"{self.server} dropped the connection at {stage}"
+            raise ServerUnavailable(f"{what}: {e or type(e).__name__}", self.server)
+        except smtplib.SMTPException as e:
+            self._abandon(conn)
+            if stage is Stage.AUTH:  # smtplib found no mechanism it shares with the server
+                raise DeliveryError(f"no way to log in to {self.server}: {e}", where="[smtp].username")
+            raise ServerUnavailable(f"{self.server} failed at {stage}: {e or type(e).__name__}", self.server)
+        except BaseException:
+            self._abandon(conn)
+            raise
+        self._conn = conn
+        self._pipelined = conn.has_extn("pipelining")
 
-    def send(self, envelope_from: str, recipients: list[str], message: bytes) -> None:
-        if self._conn is None:
-            self._conn = self._connect()
+    def send(self, envelope_from: str, recipients: list[str], message: bytes, *,
+             before_body: BeforeBody | None = None) -> None:
+        self.open()
         conn = self._conn
+        utf8 = not (envelope_from.isascii() and all(r.isascii() for r in recipients))
+        if utf8 and not conn.has_extn("smtputf8"):
+            raise PermanentFailure("the server does not take internationalised addresses (no SMTPUTF8)")
         try:
             # Bytes, not send_message(): the bytes were signed as they are and must not be refolded.
-            if envelope_from.isascii() and all(r.isascii() for r in recipients):
-                refused = _sendmail(conn, envelope_from, recipients, message)
-            elif conn.has_extn("smtputf8"):
-                refused = conn.sendmail(envelope_from, recipients, message, mail_options=["SMTPUTF8"])
-            else:
-                raise PermanentFailure("the server does not take internationalised addresses (no SMTPUTF8)")
-        except smtplib.SMTPRecipientsRefused as e:
-            code, text = next(iter(e.recipients.values()))
-            raise _failure(code, text)
-        except smtplib.SMTPSenderRefused as e:
-            if 400 <= e.smtp_code < 500:
-                raise _failure(e.smtp_code, e.smtp_error)
-            raise DeliveryError(f"the server refused the sender {envelope_from}: {_reply(e.smtp_code, e.smtp_error)}",
-                                where="[delivery].return_path")
-        except smtplib.SMTPResponseException as e:
-            if e.smtp_code in (421, -1):
-                self._drop()
-            raise _failure(e.smtp_code, e.smtp_error)
-        except (smtplib.SMTPServerDisconnected, OSError, socket.timeout) as e:
+            transaction(conn, envelope_from, recipients, message, server=self.server, pipelined=self._pipelined,
+                        utf8=utf8, before_body=before_body)
+        except (TemporaryFailure, PermanentFailure, DeliveryError):
+            raise  # the transaction was refused or reset: the connection is still good
+        except BaseException:
+            # Lost, or stopped between DATA and the message (before_body), or a bug: the session is in an
+            # unknown state, and a server discards a message whose end never came.
             self._drop()
-            raise TemporaryFailure(f"connection lost: {e or type(e).__name__}")
-        if refused:
-            code, text = next(iter(refused.values()))
-            raise _failure(code, text)
+            raise
 
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
+    @property
+    def pipelined(self) -> bool:
+        return self._pipelined
+
+    @staticmethod
+    def _abandon(conn: smtplib.SMTP | None) -> None:
         if conn is not None:
             try:
                 conn.close()
             except OSError:
                 pass
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        self._abandon(conn)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -202,3 +311,4 @@ class SmtpTransport:
                 conn.quit()
             except (smtplib.SMTPException, OSError):
                 conn.close()
+

@@ -1,8 +1,16 @@
 """The contract delivery needs from a transport, and the maildir transport (the default).
 
-A transport takes the exact bytes to send (already DKIM-signed), the envelope sender and the recipients. It
-raises `TemporaryFailure` for what may succeed later (4xx, a dropped connection) and `PermanentFailure` for
-what never will (5xx); anything else is a bug and is recorded as such by the caller.
+A transport takes the exact bytes to send (already DKIM-signed), the envelope sender and the recipients. What
+went wrong says who is at fault, and so what delivery does next:
+
+- `PermanentFailure` (5xx): this recipient or this message never will; the row is marked failed.
+- `TemporaryFailure` (4xx): this recipient may succeed later; the row is deferred and its attempt counted.
+- `ConnectionLost` (a 421, a drop, a timeout mid-transaction): the connection is gone and nothing is known to be
+  delivered; the recipient is given back untouched and a new connection is opened.
+- `ServerUnavailable` (no connection, a timeout, TLS or login refused, 421 at greeting): the server, not a
+  recipient, failed; the whole send waits and tries again later, and nobody's attempt is counted.
+
+Anything else is a bug and is recorded as such by the caller.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -19,22 +28,46 @@ from bulletin.errors import BulletinError
 class TransportFailure(BulletinError):
     """A message was not accepted. `reply` keeps the server's words (code and text) for the record."""
 
-    def __init__(self, reply: str, code: int | None = None):
+    def __init__(self, reply: str, code: int | None = None, where: str | None = None):
         self.reply = reply
         self.code = code
-        super().__init__(reply)
+        super().__init__(reply, where=where)
 
 
 class TemporaryFailure(TransportFailure):
-    """Try again later: 4xx replies, timeouts, dropped connections."""
+    """Try this recipient again later: 4xx replies to its transaction."""
 
 
 class PermanentFailure(TransportFailure):
     """Never retry: 5xx replies (the address does not exist, the message was refused)."""
 
 
+class ConnectionLost(TransportFailure):
+    """The connection broke mid-transaction (a 421, a drop, a timeout): nothing is known to be delivered."""
+
+
+class ServerUnavailable(TransportFailure):
+    """The server itself failed before any message could go: the whole send backs off, nobody is blamed.
+
+    `server` names it (host:port) for the waiting notice."""
+
+    def __init__(self, reply: str, server: str, code: int | None = None, where: str | None = None):
+        self.server = server
+        super().__init__(reply, code, where)
+
+
+#: Called after the server agreed to take a message and before its bytes go: the last moment at which nothing of
+#: it can have been delivered. Delivery waits there until the previous outcome is recorded; it may raise, and
+#: the transport then drops the connection without sending the message.
+BeforeBody = Callable[[], None]
+
+
 class Transport(Protocol):
-    def send(self, envelope_from: str, recipients: list[str], message: bytes) -> None: ...
+    def open(self) -> None:
+        """Be ready to send (connect, greet, log in); raises ServerUnavailable. Harmless when already open."""
+
+    def send(self, envelope_from: str, recipients: list[str], message: bytes, *,
+             before_body: BeforeBody | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -54,10 +87,16 @@ class MaildirTransport:
         self._count += 1
         return f"{time.time_ns()}.P{os.getpid()}Q{self._count}.{self._host}.eml"
 
-    def send(self, envelope_from: str, recipients: list[str], message: bytes) -> None:
+    def open(self) -> None:
+        pass
+
+    def send(self, envelope_from: str, recipients: list[str], message: bytes, *,
+             before_body: BeforeBody | None = None) -> None:
         name = self._unique()
         tmp = self.folder / "tmp" / name
         envelope = f"X-Envelope-From: <{envelope_from}>\r\nX-Envelope-To: {', '.join(recipients)}\r\n".encode()
+        if before_body is not None:
+            before_body()
         with open(tmp, "wb") as f:
             f.write(envelope)
             f.write(message)
