@@ -56,6 +56,8 @@ class Delivery:
     retry_max_seconds: float = 3600.0
     retry_deadline_hours: float = 48.0
     claim_timeout_seconds: float = 600.0
+    server_retry_initial_seconds: float = 10.0
+    server_retry_max_seconds: float = 300.0
 
 
 @dataclass
@@ -197,6 +199,22 @@ def _check_value(section: str, key: str, value: Any, expected: Any, where: str) 
     return value
 
 
+def is_loopback(host: str) -> bool:
+    """The host is this machine: a password sent to it in clear never crosses a network."""
+    import ipaddress
+    import socket
+
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
 def _validate(cfg: Config, where: str) -> None:
     if cfg.delivery.transport not in ("maildir", "smtp"):
         raise ConfigError(f"[delivery].transport must be 'maildir' or 'smtp', not {cfg.delivery.transport!r}", where)
@@ -204,6 +222,16 @@ def _validate(cfg: Config, where: str) -> None:
         raise ConfigError(f"[smtp].security must be 'starttls', 'ssl' or 'none', not {cfg.smtp.security!r}", where)
     if cfg.delivery.rate < 0:
         raise ConfigError("[delivery].rate must be 0 (no limit) or a positive number of messages per second", where)
+    s = cfg.smtp
+    if cfg.delivery.transport == "smtp" and s.username and s.security == "none" and not is_loopback(s.host):
+        raise ConfigError(
+            f"[smtp].security: a login ([smtp].username) without TLS would send the password in clear to {s.host}; "
+            "set security = \"starttls\" or \"ssl\" (only a server on this machine may take a login without TLS)",
+            where,
+        )
+    for key in ("server_retry_initial_seconds", "server_retry_max_seconds"):
+        if not getattr(cfg.delivery, key) > 0:
+            raise ConfigError(f"[delivery].{key} must be a positive number of seconds", where)
     for key in ("connections", "batch_size"):
         if getattr(cfg.delivery, key) < 1:
             raise ConfigError(f"[delivery].{key} must be at least 1", where)

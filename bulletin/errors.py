@@ -54,3 +54,12 @@ class DeliveryError(BulletinError):
 
 class TokenError(BulletinError, ValueError):
     """A signed token is forged, altered, truncated or for another purpose."""
+
+
+class DatabaseUnavailable(BulletinError):
+    """The database cannot take a transaction now: locked by another process, read-only, or gone. The
+    transaction changed nothing; trying again later may work."""
+
+    def __init__(self, what: str, kind: str):
+        self.kind = kind  # "locked" | "read-only" | "unavailable"
+        super().__init__(what, where="[database].url")

@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import insert
 
+from bulletin.deliver import clock as clock_mod
+from bulletin.render.edition import RenderedEdition
 from bulletin.store import queries
 from bulletin.store.db import engine_for, session_scope
 from bulletin.store.models import Subscriber, Subscription
@@ -252,3 +254,51 @@ def bulletin_cmd(*args: str) -> list[str]:
 def run_bulletin(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(bulletin_cmd("--config", str(config), *args), capture_output=True, text=True,
                           timeout=timeout, env=os.environ.copy(), cwd=config.parent)
+
+
+#: Two small editions: sends made of them start in milliseconds (the real issue takes a render).
+EDITIONS = [
+    RenderedEdition("2026-12", "fr", "Décembre", "", "<p>Bonjour %%name%%</p><a href=\"%%unsubscribe_url%%\">x</a>",
+                    "Bonjour %%name%% %%unsubscribe_url%%"),
+    RenderedEdition("2026-12", "en", "December", "", "<p>Hello %%name%%</p><a href=\"%%unsubscribe_url%%\">x</a>",
+                    "Hello %%name%% %%unsubscribe_url%%"),
+]
+
+
+def running_send(cfg, editions=EDITIONS) -> int:
+    """A send of `editions` to the list "news", started (its rows snapshotted)."""
+    from bulletin.deliver.sends import create_send, start_send
+
+    with session_scope(engine_for(cfg.database_url)) as s:
+        send = create_send(s, issue_dir="/issues/2026-12", list_slug="news", editions=editions, again=True)
+        start_send(s, send.id)
+        return send.id
+
+
+class Collecting:
+    """A transport that keeps messages in memory (unit tests only; end-to-end tests use a real SMTP server).
+    `on_send(n, recipients)` runs before the nth message is kept and may raise."""
+
+    def __init__(self, on_send=None):
+        self.sent: list[tuple[str, list[str], bytes]] = []
+        self.on_send = on_send
+
+    def open(self):
+        pass
+
+    def send(self, envelope_from, recipients, message, *, before_body=None):
+        if self.on_send:
+            self.on_send(len(self.sent), recipients)
+        if before_body:
+            before_body()
+        self.sent.append((envelope_from, recipients, message))
+
+    def close(self):
+        pass
+
+
+def manual_clock(monkeypatch) -> clock_mod.ManualClock:
+    """A clock that moves only when delivery waits, made the default for code reached through the CLI."""
+    clock = clock_mod.ManualClock()
+    monkeypatch.setattr(clock_mod, "DEFAULT", clock)
+    return clock

@@ -5,59 +5,27 @@ from __future__ import annotations
 import email
 import email.policy
 import threading
-import time
 
 import pytest
 from sqlalchemy import select, update
 
 from bulletin.cli import main
+from bulletin.deliver.clock import ManualClock
 from bulletin.deliver.engine import deliver_send
 from bulletin.deliver.ratelimit import TokenBucket
 from bulletin.deliver.report import send_report
-from bulletin.deliver.sends import create_send, start_send
 from bulletin.errors import DeliveryError
-from bulletin.render.edition import RenderedEdition
 from bulletin.store import queries
 from bulletin.store.db import engine_for, session_scope
 from bulletin.store.models import Delivery, Subscriber
-from tests.deliver_support import Recorder, SmtpServer, populate, smtp_toml
-
-EDITIONS = [
-    RenderedEdition("2026-12", "fr", "Décembre", "", "<p>Bonjour %%name%%</p><a href=\"%%unsubscribe_url%%\">x</a>",
-                    "Bonjour %%name%% %%unsubscribe_url%%"),
-    RenderedEdition("2026-12", "en", "December", "", "<p>Hello %%name%%</p><a href=\"%%unsubscribe_url%%\">x</a>",
-                    "Hello %%name%% %%unsubscribe_url%%"),
-]
-
-
-class Collecting:
-    """A transport that keeps messages in memory (unit tests only; end-to-end tests use a real SMTP server)."""
-
-    def __init__(self, on_send=None):
-        self.sent: list[tuple[str, list[str], bytes]] = []
-        self.on_send = on_send
-
-    def send(self, envelope_from, recipients, message):
-        if self.on_send:
-            self.on_send(len(self.sent), recipients)
-        self.sent.append((envelope_from, recipients, message))
-
-    def close(self):
-        pass
-
-
-def _running_send(cfg, editions=EDITIONS) -> int:
-    with session_scope(engine_for(cfg.database_url)) as s:
-        send = create_send(s, issue_dir="/issues/2026-12", list_slug="news", editions=editions)
-        start_send(s, send.id)
-        return send.id
+from tests.deliver_support import Collecting, Recorder, SmtpServer, populate, running_send, smtp_toml
 
 
 def test_subscribers_who_leave_during_a_send_are_skipped_from_the_next_batch(db_url, make_config):
     ids = populate(db_url, 30)
     cfg = make_config("[delivery]\nbatch_size = 5\n", db_url=db_url)
     engine = engine_for(cfg.database_url)
-    send_id = _running_send(cfg)
+    send_id = running_send(cfg)
 
     def leave(n, recipients):
         if n == 0:
@@ -80,7 +48,7 @@ def test_languages_without_an_edition_get_the_primary_one(sqlite_url, make_confi
     ids = populate(sqlite_url, 6, languages=("fr", "en", "bm"))
     cfg = make_config("", db_url=sqlite_url)
     transport = Collecting()
-    deliver_send(engine_for(cfg.database_url), cfg, _running_send(cfg), transport_factory=lambda: transport)
+    deliver_send(engine_for(cfg.database_url), cfg, running_send(cfg), transport_factory=lambda: transport)
     subjects = {r[0]: str(email.message_from_bytes(m, policy=email.policy.default)["Subject"])
                 for _, r, m in transport.sent}
     assert len(subjects) == len(ids)
@@ -93,7 +61,7 @@ def test_an_unexpected_error_is_recorded_on_its_row_and_raised(sqlite_url, make_
     populate(sqlite_url, 10)
     cfg = make_config("", db_url=sqlite_url)
     engine = engine_for(cfg.database_url)
-    send_id = _running_send(cfg)
+    send_id = running_send(cfg)
 
     def boom(n, recipients):
         if n == 3:
@@ -114,7 +82,7 @@ def test_a_refused_sender_stops_the_send_and_gives_the_rows_back(sqlite_url, mak
     handler = Recorder(refuse_sender="553 5.7.1 sender not allowed to relay")
     with SmtpServer(handler) as server:
         cfg = make_config(smtp_toml(server.port), db_url=sqlite_url)
-        send_id = _running_send(cfg)
+        send_id = running_send(cfg)
         engine = engine_for(cfg.database_url)
         with pytest.raises(DeliveryError, match="the server refused the sender"):
             deliver_send(engine, cfg, send_id)
@@ -126,8 +94,8 @@ def test_a_refused_sender_stops_the_send_and_gives_the_rows_back(sqlite_url, mak
 
 
 def test_token_bucket_limits_all_threads_together():
-    bucket = TokenBucket(40.0)
-    start = time.monotonic()
+    clock = ManualClock()
+    bucket = TokenBucket(40.0, clock=clock)
 
     def take():
         for _ in range(10):
@@ -138,22 +106,28 @@ def test_token_bucket_limits_all_threads_together():
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - start
-    assert 39 / 40 - 0.05 <= elapsed < 3.0, elapsed  # 40 messages at 40/s: the first is free
+    assert clock.elapsed == pytest.approx(39 / 40)  # 40 messages at 40/s: the first is free
 
 
 def test_rate_is_messages_per_second_across_connections(sqlite_url, make_config):
     populate(sqlite_url, 21)
     cfg = make_config("[delivery]\nrate = 40.0\nconnections = 4\nbatch_size = 3\n", db_url=sqlite_url)
-    start = time.monotonic()
-    deliver_send(engine_for(cfg.database_url), cfg, _running_send(cfg), transport_factory=Collecting)
-    assert time.monotonic() - start >= 20 / 40 - 0.05
+    clock = ManualClock()
+    transports = []
+
+    def factory():
+        transports.append(Collecting())
+        return transports[-1]
+
+    deliver_send(engine_for(cfg.database_url), cfg, running_send(cfg), transport_factory=factory, clock=clock)
+    assert sum(len(t.sent) for t in transports) == 21
+    assert clock.elapsed == pytest.approx(20 / 40)
 
 
 def test_maildir_is_the_default_and_writes_one_file_per_recipient(sqlite_url, make_config, tmp_path, capsys):
     ids = populate(sqlite_url, 7)
     cfg = make_config("", db_url=sqlite_url)
-    send_id = _running_send(cfg)
+    send_id = running_send(cfg)
     assert main(["--config", str(cfg.path), "worker", "--drain"]) == 0
     assert f"send {send_id}: 2026-12 to news [done] total 7, sent 7" in capsys.readouterr().out
     files = sorted((tmp_path / "outbox" / "new").iterdir())
@@ -172,7 +146,7 @@ def test_list_id_keeps_its_identifier_readable_when_the_name_is_not_ascii(sqlite
     with session_scope(engine) as s:
         queries.get_list(s, "news").name = "Actualités « Mali »"
     transport = Collecting()
-    deliver_send(engine, cfg, _running_send(cfg), transport_factory=lambda: transport)
+    deliver_send(engine, cfg, running_send(cfg), transport_factory=lambda: transport)
     (_, _, data), = transport.sent
     raw = data.split(b"\r\nList-Id: ", 1)[1].split(b"\r\n", 1)[0]
     assert raw.endswith(b" <news.imrap-mali.org>") and raw.isascii()
@@ -186,7 +160,7 @@ def test_cancel_during_a_send_stops_it_after_the_messages_in_hand(sqlite_url, ma
     populate(sqlite_url, 40)
     cfg = make_config("[delivery]\nbatch_size = 5\n", db_url=sqlite_url)
     engine = engine_for(cfg.database_url)
-    send_id = _running_send(cfg)
+    send_id = running_send(cfg)
 
     def cancel_at_third(n, recipients):
         if n == 2:

@@ -195,6 +195,18 @@ def status_command(args: argparse.Namespace, cfg: Config) -> int:
     return _print_status(engine, ids, as_json=args.json, one=args.send_id is not None)
 
 
+def _waiting_line(waiting: dict) -> str:
+    import datetime as dt
+
+    from bulletin import i18n
+
+    def local(iso: str) -> str:
+        return dt.datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+    return str(i18n.Message("status.waiting", server=waiting["server"], since=local(waiting["since"]),
+                            next_try=local(waiting["next_try_at"]), error=waiting["error"]))
+
+
 def _print_status(engine, ids: list[int], *, as_json: bool, left=None, one: bool = True) -> int:
     """Print the figures; `--json` gives one object for `status SEND_ID`, a list for `status`."""
     from bulletin.store.db import session_scope
@@ -214,6 +226,8 @@ def _print_status(engine, ids: list[int], *, as_json: bool, left=None, one: bool
             f"failed {r['failed']}, deferred {r['deferred']}, pending {r['pending']}, skipped {r['skipped']}, "
             f"bounced {r['bounced']}, unsubscribed {r['unsubscribed']}"
         )
+        if r["waiting"]:
+            print("  " + _waiting_line(r["waiting"]))
         for reason in r["failure_reasons"]:
             print(f"  {reason['count']} failed: {reason['reason']}")
         if r["bounced"] or r["complaints"]:

@@ -6,15 +6,12 @@ import datetime as dt
 from dataclasses import dataclass
 from email.utils import formataddr
 
-from sqlalchemy.engine import Engine
-
 from bulletin.bounces import verp
 from bulletin.deliver import claims
 from bulletin.deliver.dkim import DkimSigner
 from bulletin.deliver.message import MessageTemplate, Recipient, domain_of
-from bulletin.deliver.sends import editions_of, get_send
-from bulletin.store.db import session_scope
-from bulletin.store.models import MailingList, utcnow
+from bulletin.errors import DeliveryError
+from bulletin.render.edition import RenderedEdition
 from bulletin.tokens import Tokens
 
 
@@ -49,43 +46,43 @@ class SendContext:
         return envelope, template.build(recipient)
 
 
-def list_id_header(ml: MailingList, domain: str) -> str:
+def list_id_header(name: str, slug: str, domain: str) -> str:
     """RFC 2919: the list's name as a phrase (encoded when not ASCII) and `<slug.domain>`, which stays readable."""
-    return formataddr((ml.name, f"{ml.slug}.{domain}"), charset="utf-8")
+    return formataddr((name, f"{slug}.{domain}"), charset="utf-8")
 
 
-def load_context(engine: Engine, cfg, send_id: int) -> SendContext:
+def build_context(cfg, material: claims.SendMaterial, *, now: dt.datetime) -> SendContext:
+    """The editions of a send (as stored when it was created) ready to personalise, signed as configured."""
     signer = DkimSigner.from_config(cfg)
     d = cfg.delivery
     domain = domain_of(d.from_address)
-    with session_scope(engine) as session:
-        send = get_send(session, send_id)
-        ml = session.get(MailingList, send.list_id)
-        editions = editions_of(session, send)
-        templates = {
-            lang: MessageTemplate(
-                e,
-                from_name=d.from_name,
-                from_address=d.from_address,
-                reply_to=d.reply_to,
-                list_id=list_id_header(ml, domain),
-                send_id=send.id,
-                signer=signer,
-            )
-            for lang, e in editions.items()
-        }
-        primary = send.language if send.language in templates else next(iter(templates))
-        secret = cfg.signing_secret()
-        return SendContext(
-            send_id=send.id,
-            list_id=send.list_id,
-            slug=send.issue_slug,
-            templates=templates,
-            primary=primary,
-            started_at=send.started_at or utcnow(),
-            base_url=cfg.web.base_url,
-            tokens=Tokens(secret),
-            secret=secret,
-            return_path=d.return_path or d.from_address,
-            domain=domain,
+    templates = {
+        e.language: MessageTemplate(
+            RenderedEdition(slug=material.issue_slug, language=e.language, subject=e.subject, preheader=e.preheader,
+                            html=e.html, text=e.text),
+            from_name=d.from_name,
+            from_address=d.from_address,
+            reply_to=d.reply_to,
+            list_id=list_id_header(material.list_name, material.list_slug, domain),
+            send_id=material.send_id,
+            signer=signer,
         )
+        for e in material.editions
+    }
+    if not templates:
+        raise DeliveryError(f"send {material.send_id} has no stored edition", where="SEND_ID")
+    primary = material.language if material.language in templates else next(iter(templates))
+    secret = cfg.signing_secret()
+    return SendContext(
+        send_id=material.send_id,
+        list_id=material.list_id,
+        slug=material.issue_slug,
+        templates=templates,
+        primary=primary,
+        started_at=material.started_at or now,
+        base_url=cfg.web.base_url,
+        tokens=Tokens(secret),
+        secret=secret,
+        return_path=d.return_path or d.from_address,
+        domain=domain,
+    )

@@ -1,56 +1,101 @@
-"""The delivery engine: connections in parallel claim batches, send each recipient's copy, then mark the rows.
+"""The delivery engine: connections in parallel claim batches and send each recipient's copy; one writer records
+each outcome as soon as the server has answered.
 
-Permanent failures (5xx) mark the recipient failed with the server's reply; temporary ones (4xx, dropped
-connections) defer it with a doubling delay until the deadline; a configuration error stops the send and
-gives its rows back; an unexpected exception is recorded on the row and raised, never swallowed.
+Who is at fault decides what happens next (see transport.py):
+- a recipient's 5xx marks it failed with the server's reply; its 4xx defers it with a doubling delay until the
+  deadline;
+- a 421 or a dropped connection closes that connection and gives its unsent recipients back untouched;
+- the server failing (no connection, a timeout, TLS or login refused, 421 at greeting) makes the whole send wait,
+  with a doubling delay and for as long as it takes: nobody's attempt is counted, nobody is failed, the send
+  says why it waits (`status`, the log) and goes on by itself when the server answers;
+- a database that is locked or read-only pauses the send: nothing more goes on the wire until the outcomes in
+  hand are recorded, so resuming repeats nobody;
+- a configuration error stops the send and gives its rows back; an unexpected exception is recorded on the row
+  and raised, never swallowed.
+
+A kill repeats at most one message per connection: before the body of a message goes, the outcome of the
+previous one is recorded (the writer commits whatever accumulated while its previous commit ran, so waiting for
+it costs nothing at full speed).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
+from bulletin import i18n
 from bulletin.deliver import claims
-from bulletin.deliver.context import SendContext, load_context
+from bulletin.deliver import clock as clock_mod
+from bulletin.deliver.claims import Claimed, DeliveryStore, Outcome, Outstanding
+from bulletin.deliver.context import SendContext, build_context
 from bulletin.deliver.ratelimit import TokenBucket
-from bulletin.deliver.sends import get_send
-from bulletin.deliver.transport import PermanentFailure, Transport, TransportFailure
+from bulletin.deliver.transport import (
+    ConnectionLost,
+    PermanentFailure,
+    ServerUnavailable,
+    TemporaryFailure,
+    Transport,
+)
 from bulletin.deliver.transports import open_transport
-from bulletin.errors import DeliveryError
-from bulletin.store.db import session_scope
-from bulletin.store.models import utcnow
+from bulletin.deliver.writer import OutcomeWriter
+from bulletin.errors import DatabaseUnavailable, DeliveryError
+from bulletin.states import DeliveryStatus, SendState
 
-#: Outcomes are written at least this often, so that a killed worker repeats few messages.
-MARK_EVERY_MESSAGES = 20
-MARK_EVERY_SECONDS = 0.5
+log = logging.getLogger("bulletin.deliver")
+
 #: Messages built ahead of the one being sent (with one connection).
 LOOKAHEAD = 3
+#: A connection lost this many times in a row, with no message going through, is the server failing.
+LOSSES_IN_A_ROW = 3
+#: A paused send tries its database again after this many seconds, doubling up to the second figure.
+DATABASE_RETRY = (1.0, 60.0)
+#: A send waiting for retries looks this often whether rows came back meanwhile (from a stopped worker).
+RECHECK_SECONDS = 5.0
 
 ProgressFn = Callable[[str], None]
 
 
+class _Halted(Exception):
+    """Raised at the point of no return of a message: the send must not go on (its outcomes are not recorded)."""
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Why a send does not go on for now: its server or its database, since when, and the next try."""
+
+    cause: str  # "server" | "database"
+    what: str  # host:port, or "database"
+    error: str
+    since: dt.datetime
+    next_try: dt.datetime
+    steps: int
+
+
 class _Connection(threading.Thread):
-    """One transport connection working through batches until nothing is due."""
+    """One transport connection working through batches until nothing is due or the send must stop."""
 
     def __init__(self, run: SendRun, transport: Transport):
         super().__init__(name=f"bulletin-send-{run.ctx.send_id}", daemon=True)
         self.run_ = run
         self.transport = transport
-        self.error: BaseException | None = None
+        self.last: threading.Event | None = None  # the previous outcome, recorded before the next body goes
+        self.losses = 0
+        self.server_failed = False  # this connection's server failed it: it ends, the others go on
 
     def run(self) -> None:
         try:
             self._work()
-        except BaseException as e:  # handed to the caller's thread, which raises it
-            self.error = e
-            self.run_.stop.set()
+        except BaseException as e:  # a configuration error or a bug: the send stops and the caller raises it
+            self.run_.fail(e)
         finally:
             try:
                 self.transport.close()
@@ -59,26 +104,31 @@ class _Connection(threading.Thread):
 
     def _work(self) -> None:
         r = self.run_
-        while not r.stop.is_set():
-            with session_scope(r.engine) as session:
-                batch = claims.claim_batch(
-                    session, r.ctx.send_id, r.ctx.list_id, r.worker_id, r.batch_size, r.claim_timeout
-                )
+        while not (r.halted() or self.server_failed):
+            try:
+                self.transport.open()
+            except ServerUnavailable as e:
+                r.server_failed(e)
+                return
+            r.server_answered()
+            try:
+                batch = r.claim()
+            except DatabaseUnavailable as e:
+                r.database_failed(e)
+                return
             if not batch:
                 return
             self._deliver(batch)
 
-    def _deliver(self, batch: list[claims.Claimed]) -> None:
+    def _deliver(self, batch: list[Claimed]) -> None:
         r = self.run_
-        outcomes: list[claims.Outcome] = []
-        last_mark = time.monotonic()
         done = 0
         # Messages are built (and signed) by the builder pool a few ahead of the one on the wire: the RSA work of
         # the next message overlaps this one's network round trips.
         ahead: deque[Future] = deque()
         try:
             for i, c in enumerate(batch):
-                if r.stop.is_set():
+                if r.halted():
                     break
                 if r.builders is None:
                     envelope, data = r.ctx.message(c)
@@ -87,106 +137,278 @@ class _Connection(threading.Thread):
                         ahead.append(r.builders.submit(r.ctx.message, batch[i + len(ahead)]))
                     envelope, data = ahead.popleft().result()
                 r.bucket.acquire()
-                outcomes.append(self._send_one(c, envelope, data))
+                outcome = self._send_one(c, envelope, data)
+                if outcome is None:
+                    break  # given back with the rest of the batch
+                self.last = r.writer.record(outcome)
                 done += 1
-                r.progress(outcomes[-1].status)
-                if len(outcomes) >= MARK_EVERY_MESSAGES or time.monotonic() - last_mark > MARK_EVERY_SECONDS:
-                    self._mark(outcomes)
-                    outcomes, last_mark = [], time.monotonic()
+                r.progress(outcome.status)
         except DeliveryError:
-            # The configuration is wrong for everybody: keep what happened, give the rest back untouched.
-            self._mark(outcomes)
-            with session_scope(r.engine) as session:
-                claims.release(session, r.worker_id, [c.id for c in batch[done:]])
-            raise
+            raise  # the configuration is wrong for everybody: the rest (this one too) goes back untouched
         except BaseException as e:
-            outcomes.append(claims.Outcome(batch[done].id, "deferred", f"internal error: {type(e).__name__}: {e}",
-                                           utcnow() + dt.timedelta(seconds=r.retry_initial)))
-            self._mark(outcomes)
-            with session_scope(r.engine) as session:
-                claims.release(session, r.worker_id, [c.id for c in batch[done + 1:]])
+            r.writer.record(Outcome(batch[done].id, DeliveryStatus.DEFERRED,
+                                    f"internal error: {type(e).__name__}: {e}", r.retry_at(1)))
+            done += 1
             raise
         finally:
             for f in ahead:
                 f.cancel()
-        self._mark(outcomes)
-        if r.stop.is_set():
-            with session_scope(r.engine) as session:
-                claims.release(session, r.worker_id, [c.id for c in batch[done:]])
+            r.writer.give_back([c.id for c in batch[done:]])
 
-    def _mark(self, outcomes: list[claims.Outcome]) -> None:
-        if outcomes:
-            with session_scope(self.run_.engine) as session:
-                claims.mark(session, self.run_.worker_id, outcomes)
-
-    def _send_one(self, c: claims.Claimed, envelope: str, data: bytes) -> claims.Outcome:
+    def _send_one(self, c: Claimed, envelope: str, data: bytes) -> Outcome | None:
+        """What became of one recipient, or None when it goes back untouched (the connection or the server
+        failed, or the send is pausing)."""
         r = self.run_
         try:
-            self.transport.send(envelope, [c.email], data)
+            self.transport.send(envelope, [c.email], data, before_body=self._before_body)
         except PermanentFailure as e:
-            return claims.Outcome(c.id, "failed", e.reply)
-        except TransportFailure as e:  # temporary, a lost connection or an unreachable server: later
-            return r.retry_or_fail(c, e.reply)
-        return claims.Outcome(c.id, "sent")
+            outcome = Outcome(c.id, DeliveryStatus.FAILED, e.reply)
+        except TemporaryFailure as e:
+            outcome = r.retry_or_fail(c, e.reply)
+        except ConnectionLost as e:
+            self.losses += 1
+            if self.losses >= LOSSES_IN_A_ROW:
+                server = getattr(self.transport, "server", "the mail server")
+                r.server_failed(ServerUnavailable(
+                    f"{server} lost the connection {self.losses} times in a row: {e.reply}", server))
+                self.server_failed = True
+            return None
+        except ServerUnavailable as e:
+            r.server_failed(e)
+            self.server_failed = True
+            return None
+        except _Halted:
+            return None
+        else:
+            outcome = Outcome(c.id, DeliveryStatus.SENT)
+        self.losses = 0
+        return outcome
+
+    def _before_body(self) -> None:
+        """Until the previous outcome of this connection is recorded, this message must not be accepted: so a
+        kill repeats at most one message per connection."""
+        last, r = self.last, self.run_
+        if last is None:
+            return
+        while not last.wait(0.1):
+            if r.writer.held or r.failure is not None:
+                raise _Halted()
 
 
 class SendRun:
-    """One worker's share of one send."""
+    """One worker's share of one send: its connections, its writer, and why it waits when it does."""
 
-    def __init__(self, engine: Engine, cfg, ctx: SendContext, *, worker_id: str, progress: ProgressFn | None = None,
-                 transport_factory: Callable[[], Transport] | None = None, stop: threading.Event | None = None):
+    def __init__(self, store: DeliveryStore, cfg, ctx: SendContext, *, worker_id: str,
+                 progress: ProgressFn | None = None, transport_factory: Callable[[], Transport] | None = None,
+                 stop: threading.Event | None = None, clock: clock_mod.Clock | None = None):
         d = cfg.delivery
-        self.engine, self.cfg, self.ctx, self.worker_id = engine, cfg, ctx, worker_id
+        self.store, self.cfg, self.ctx, self.worker_id = store, cfg, ctx, worker_id
+        self.clock = clock or clock_mod.default()
         self.progress: ProgressFn = progress or (lambda status: None)
         self.transport_factory = transport_factory or (lambda: open_transport(cfg))
         self.stop = stop or threading.Event()
-        self.bucket = TokenBucket(d.rate)
+        self.bucket = TokenBucket(d.rate, clock=self.clock)
         self.connections = d.connections
         # One connection: build and sign the next messages in a pool while this one is on the wire. Several
         # connections already overlap each other, and the pool's thread switches would cost more than they save.
         self.pipeline = self.connections == 1
+        self.builders: ThreadPoolExecutor | None = None
         self.batch_size = d.batch_size
-        self.claim_timeout = d.claim_timeout_seconds
+        self.claim_timeout = dt.timedelta(seconds=d.claim_timeout_seconds)
         self.retry_initial = d.retry_initial_seconds
         self.retry_max = d.retry_max_seconds
+        self.server_retry = (d.server_retry_initial_seconds, d.server_retry_max_seconds)
         self.deadline = ctx.started_at + dt.timedelta(hours=d.retry_deadline_hours)
+        self.zone = ZoneInfo(cfg.organisation.timezone)
+        self.writer = OutcomeWriter(store, worker_id, self.clock, on_unavailable=self.database_failed,
+                                    on_error=self.fail)
+        self.failure: BaseException | None = None
+        self.waiting: Waiting | None = None
+        self._lock = threading.Lock()
+        self._steps = {"server": 0, "database": 0}
+        self._since: dict[str, dt.datetime] = {}
+        self._spare: Transport | None = None
+        self._announced: Waiting | None = None
+        self._trouble: ServerUnavailable | None = None
 
-    def retry_or_fail(self, c: claims.Claimed, reply: str) -> claims.Outcome:
-        delay = min(self.retry_initial * 2 ** max(0, c.attempts - 1), self.retry_max)
-        at = utcnow() + dt.timedelta(seconds=delay)
+    # -- what stops the connections
+
+    def halted(self) -> bool:
+        return self.stop.is_set() or self.waiting is not None or self.failure is not None
+
+    def fail(self, e: BaseException) -> None:
+        with self._lock:
+            if self.failure is None:
+                self.failure = e
+
+    def _wait_for(self, cause: str, what: str, error: str) -> None:
+        with self._lock:
+            if self.waiting is not None and self.waiting.cause == cause:
+                return  # another connection met the same failure in the same pass
+            now = self.clock.now()
+            steps = self._steps[cause]
+            initial, longest = self.server_retry if cause == "server" else DATABASE_RETRY
+            delay = min(initial * 2 ** steps, longest)
+            since = self._since.setdefault(cause, now)
+            self.waiting = Waiting(cause, what, error, since, now + dt.timedelta(seconds=delay), steps)
+            self._steps[cause] = steps + 1
+
+    def server_failed(self, e: ServerUnavailable) -> None:
+        """A connection could not work: it ends, and the others go on. Whether the send must wait is seen when
+        the pass ends (`server_trouble`): a server that refuses one connection too many is not down."""
+        with self._lock:
+            self._trouble = e
+
+    def server_trouble(self) -> ServerUnavailable | None:
+        with self._lock:
+            trouble, self._trouble = self._trouble, None
+            return trouble
+
+    def wait_for_server(self, e: ServerUnavailable) -> None:
+        self._wait_for("server", e.server, e.reply)
+
+    def database_failed(self, e: DatabaseUnavailable) -> None:
+        self._wait_for("database", "database", e.what)
+
+    def server_answered(self) -> None:
+        if self._steps["server"]:
+            with self._lock:
+                self._steps["server"] = 0
+                self._since.pop("server", None)
+
+    # -- the work
+
+    def claim(self) -> list[Claimed]:
+        now = self.clock.now()
+        batch = self.store.claim(self.ctx.send_id, self.ctx.list_id, self.worker_id, self.batch_size, now=now,
+                                 stale_before=now - self.claim_timeout)
+        if self._steps["database"]:
+            with self._lock:
+                self._steps["database"] = 0
+                self._since.pop("database", None)
+        return batch
+
+    def retry_at(self, attempts: int) -> dt.datetime:
+        delay = min(self.retry_initial * 2 ** max(0, attempts - 1), self.retry_max)
+        return self.clock.now() + dt.timedelta(seconds=delay)
+
+    def retry_or_fail(self, c: Claimed, reply: str) -> Outcome:
+        at = self.retry_at(c.attempts)
         if at > self.deadline:
-            return claims.Outcome(c.id, "failed", f"gave up after {c.attempts} attempts: {reply}")
-        return claims.Outcome(c.id, "deferred", reply, at)
+            return Outcome(c.id, DeliveryStatus.FAILED, f"gave up after {c.attempts} attempts: {reply}")
+        return Outcome(c.id, DeliveryStatus.DEFERRED, reply, at)
 
     def pass_once(self) -> None:
-        """All connections work until nothing is due; raises the first error a connection met."""
+        """All connections work until nothing is due or the send must wait or stop; then every outcome is
+        recorded (or the writer holds them because the database does not take them)."""
         self.builders = (
             ThreadPoolExecutor(max_workers=min(8, max(2, os.cpu_count() or 1)), thread_name_prefix="bulletin-build")
             if self.pipeline
             else None
         )
-        threads = [_Connection(self, self.transport_factory()) for _ in range(self.connections)]
-        for t in threads:
-            t.start()
+        threads = []
         try:
+            for _ in range(self.connections):
+                transport, self._spare = self._spare or self.transport_factory(), None
+                threads.append(_Connection(self, transport))
+            for t in threads:
+                t.start()
             for t in threads:
                 while t.is_alive():
                     t.join(0.2)
         except BaseException:
             self.stop.set()
             for t in threads:
-                t.join()
+                if t.is_alive():
+                    t.join()
             raise
         finally:
             if self.builders is not None:
                 self.builders.shutdown(wait=True, cancel_futures=True)
-        for t in threads:
-            if t.error is not None:
-                raise t.error
+            self.writer.drain()
+
+    # -- waiting
+
+    def _local(self, t: dt.datetime) -> str:
+        return t.astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    def announce(self) -> None:
+        """Say once per try why the send waits: in the log, and on the send for `status` (the server)."""
+        w = self.waiting
+        if w is None or w == self._announced:
+            return
+        self._announced = w
+        if w.cause == "server":
+            log.warning(i18n.Message("deliver.waiting.server", send=self.ctx.send_id, server=w.what,
+                                     since=self._local(w.since), next_try=self._local(w.next_try), error=w.error))
+            try:
+                self.store.set_waiting(self.ctx.send_id, server=w.what, error=w.error, since=w.since,
+                                       next_try=w.next_try)
+            except DatabaseUnavailable:
+                pass  # the log says it; the database will hear of it at the next try
+        else:
+            log.warning(i18n.Message("deliver.waiting.database", send=self.ctx.send_id, error=w.error,
+                                     since=self._local(w.since), next_try=self._local(w.next_try),
+                                     held=self.writer.held_count))
+
+    def wait(self) -> bool:
+        """Until the next try (False when told to stop meanwhile), then try: the server with one connection,
+        the database with the outcomes held. The send goes on (waiting is None) or waits again, longer."""
+        w = self.waiting
+        self.announce()
+        left = (w.next_try - self.clock.now()).total_seconds()
+        if self.clock.wait_until(self.clock.monotonic() + max(left, 0.0), self.stop):
+            return False
+        if w.cause == "server":
+            self._try_server(w)
+        else:
+            self._try_database(w)
+        return True
+
+    def _try_server(self, w: Waiting) -> None:
+        transport = self.transport_factory()
+        try:
+            transport.open()
+        except ServerUnavailable as e:
+            transport.close()
+            with self._lock:
+                self.waiting = None
+            self.wait_for_server(e)
+            return
+        except BaseException:
+            transport.close()
+            raise
+        self._spare = transport
+        self.server_answered()
+        with self._lock:
+            self.waiting = None
+        log.warning(i18n.Message("deliver.resumed.server", send=self.ctx.send_id, server=w.what))
+        try:
+            self.store.clear_waiting(self.ctx.send_id)
+        except DatabaseUnavailable as e:
+            self.database_failed(e)
+
+    def _try_database(self, w: Waiting) -> None:
+        with self._lock:
+            self.waiting = None
+        if self.writer.held:
+            self.writer.retry()
+            if not self.writer.drain():
+                return  # the writer met the failure again and said so (database_failed)
+        log.warning(i18n.Message("deliver.resumed.database", send=self.ctx.send_id))
+
+    def close(self) -> None:
+        """Record what is left (unless the database still refuses it) and end the writer."""
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
+        unrecorded = self.writer.close()
+        if unrecorded:
+            log.warning(i18n.Message("deliver.unrecorded", send=self.ctx.send_id, n=unrecorded))
 
 
 def deliver_send(
-    engine: Engine,
+    engine: Engine | None,
     cfg,
     send_id: int,
     *,
@@ -195,34 +417,74 @@ def deliver_send(
     progress: ProgressFn | None = None,
     transport_factory: Callable[[], Transport] | None = None,
     stop: threading.Event | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    on_wait: Callable[[claims.Outstanding], None] | None = None,
-) -> claims.Outstanding:
+    on_wait: Callable[[Outstanding], None] | None = None,
+    clock: clock_mod.Clock | None = None,
+    store: DeliveryStore | None = None,
+) -> Outstanding:
     """Deliver a running send until every row is sent, failed or skipped, or, with `wait_for_retries` false,
     until only deferred retries (and other workers' claims) are left. Returns what is left. `on_wait` hears
-    of each wait for a retry."""
+    of each wait for a retry. A send whose server is unreachable or whose database does not record waits here,
+    as long as it takes, unless `stop` is set."""
+    if store is None:
+        from bulletin.store.deliveries import DeliveryRows
+
+        store = DeliveryRows(engine)
+    clock = clock or clock_mod.default()
     worker_id = worker_id or claims.new_worker_id()
-    with session_scope(engine) as session:
-        send = get_send(session, send_id)
-        if send.state != "running":
-            raise DeliveryError(f"send {send_id} is {send.state}, not running", where="SEND_ID")
-        claims.release_dead_claims(session, send_id)
-    ctx = load_context(engine, cfg, send_id)
-    run = SendRun(engine, cfg, ctx, worker_id=worker_id, progress=progress,
-                  transport_factory=transport_factory, stop=stop)
-    while True:
-        run.pass_once()
-        with session_scope(engine) as session:
-            claims.finish_if_done(session, send_id)
-            left = claims.outstanding(session, send_id)
-        if run.stop.is_set() or left.total == 0 or left.pending:
-            if left.pending and not run.stop.is_set():
-                continue  # given back by a stopped or dead worker meanwhile
-            return left
-        if not (wait_for_retries and left.deferred and left.next_retry_at):
-            return left
-        if on_wait:
-            on_wait(left)
-        wait = (left.next_retry_at - utcnow()).total_seconds()
-        sleep(min(max(wait, 0.01), 5.0))
+    material = store.material(send_id)
+    if material.state is not SendState.RUNNING:
+        raise DeliveryError(f"send {send_id} is {material.state}, not running", where="SEND_ID")
+    claims.release_dead_claims(store, send_id)
+    run = SendRun(store, cfg, build_context(cfg, material, now=clock.now()), worker_id=worker_id,
+                  progress=progress, transport_factory=transport_factory, stop=stop, clock=clock)
+    run.writer.start()
+
+    def what_is_left() -> Outstanding:
+        try:
+            return store.outstanding(send_id)
+        except DatabaseUnavailable:
+            return Outstanding(0, 0, 0, None)
+
+    try:
+        while True:
+            if run.waiting is not None:
+                if not run.wait():
+                    return what_is_left()
+                continue
+            run.pass_once()
+            if run.failure is not None:
+                raise run.failure
+            if run.waiting is not None:
+                continue
+            try:
+                store.finish_if_done(send_id, now=clock.now())
+                left = store.outstanding(send_id)
+            except DatabaseUnavailable as e:
+                run.database_failed(e)
+                continue
+            trouble = run.server_trouble()
+            due = left.pending or (left.deferred and left.next_retry_at and left.next_retry_at <= clock.now())
+            if trouble is not None and due and not run.stop.is_set():
+                run.wait_for_server(trouble)  # no connection could do what is due: the server is down
+                continue
+            if run.stop.is_set() or left.total == 0 or left.pending:
+                if left.pending and not run.stop.is_set():
+                    continue  # given back by a stopped or dead worker meanwhile
+                return left
+            if not (wait_for_retries and left.deferred and left.next_retry_at):
+                return left
+            if on_wait:
+                on_wait(left)
+            # Until the next retry is due, looking now and then whether rows came back from a stopped worker.
+            while not (left.pending or left.next_retry_at is None or left.next_retry_at <= clock.now()):
+                wait = min((left.next_retry_at - clock.now()).total_seconds(), RECHECK_SECONDS)
+                if clock.wait_until(clock.monotonic() + max(wait, 0.01), run.stop):
+                    return what_is_left()
+                try:
+                    left = store.outstanding(send_id)
+                except DatabaseUnavailable as e:
+                    run.database_failed(e)
+                    break
+    finally:
+        run.close()
 

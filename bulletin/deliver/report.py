@@ -59,6 +59,13 @@ def send_report(session: Session, send_id: int) -> dict:
         "bounced": bounces["bounced_hard"] + bounces["bounced_soft"],
         "unsubscribed": events.get("unsubscribe", 0),
         "failure_reasons": [{"reason": r or "", "count": n} for r, n in reasons],
+        # Why a running send does not go on for now (its mail server is unreachable), or None.
+        "waiting": {
+            "server": send.waiting_server,
+            "error": send.waiting_error or "",
+            "since": _iso(send.waiting_since),
+            "next_try_at": _iso(send.next_try_at),
+        } if send.waiting_since is not None and send.state == "running" else None,
         **bounces,
     }
 

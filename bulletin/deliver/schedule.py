@@ -16,13 +16,13 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from bulletin.deliver import clock as clock_mod
+from bulletin.deliver.claims import DeliveryStore
 from bulletin.deliver.sends import start_send
 from bulletin.errors import BulletinError
 from bulletin.store.db import session_scope
-from bulletin.store.models import Send, utcnow
 
 JOB_TABLE = "apscheduler_jobs"
 FIRE = "bulletin.deliver.schedule:fire_send"
@@ -41,7 +41,7 @@ def parse_at(value: str, timezone: str, now: dt.datetime | None = None) -> dt.da
         raise ScheduleError(f"{value!r} is not an ISO 8601 date and time, e.g. 2026-12-01T08:00", where="--at")
     if at.tzinfo is None:
         at = at.replace(tzinfo=ZoneInfo(timezone))
-    if at <= (now or utcnow()):
+    if at <= (now or clock_mod.default().now()):
         raise ScheduleError(f"{at.isoformat()} is in the past", where="--at")
     return at
 
@@ -127,17 +127,15 @@ def start_scheduler(engine: Engine, cfg) -> tuple[BaseScheduler, threading.Event
     return s, _Worker.wake
 
 
-def start_due_sends(engine: Engine) -> list[int]:
+def start_due_sends(engine: Engine, *, store: DeliveryStore | None = None, now: dt.datetime | None = None) -> list[int]:
     """Start scheduled sends that are due, whatever became of their job (the job is written after the send's row,
     so a crash between the two leaves a send with no job)."""
-    with session_scope(engine) as session:
-        due = list(
-            session.scalars(
-                select(Send.id).where(Send.state == "scheduled", Send.scheduled_at <= utcnow()).order_by(Send.id)
-            )
-        )
+    if store is None:
+        from bulletin.store.deliveries import DeliveryRows
+
+        store = DeliveryRows(engine)
     started = []
-    for send_id in due:
+    for send_id in store.due_scheduled(now or clock_mod.default().now()):
         with session_scope(engine) as session:
             if start_send(session, send_id):
                 started.append(send_id)

@@ -29,7 +29,7 @@ def send_test(cfg, editions: Sequence[RenderedEdition], to: str, *, engine=None,
     if engine is not None and list_slug:
         with session_scope(engine) as session:
             ml = queries.get_list(session, list_slug)
-            list_id, list_header = ml.id, list_id_header(ml, domain)
+            list_id, list_header = ml.id, list_id_header(ml.name, ml.slug, domain)
             found = queries.find_subscriber(session, to)
             if found is not None:
                 subscriber_id, name = found.id, found.name

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from bulletin.deliver import claims
+from bulletin.deliver import clock as clock_mod
+from bulletin.deliver.claims import DeliveryStore
 from bulletin.deliver.engine import ProgressFn, deliver_send
 from bulletin.deliver.schedule import start_due_sends, start_scheduler
-from bulletin.store.db import session_scope
-from bulletin.store.models import Delivery, Send, utcnow
-
-
-def running_sends(engine: Engine) -> list[int]:
-    with session_scope(engine) as session:
-        return list(session.scalars(select(Send.id).where(Send.state == "running").order_by(Send.id)))
 
 
 def run_worker(
@@ -30,52 +23,43 @@ def run_worker(
     progress: Callable[[int], ProgressFn] | None = None,
     poll_seconds: float = 5.0,
     on_send_done: Callable[[int, claims.Outstanding], None] | None = None,
+    clock: clock_mod.Clock | None = None,
+    store: DeliveryStore | None = None,
 ) -> None:
     """Deliver due and unfinished sends. Without `drain`, loop until `stop` is set (or the process is stopped)."""
+    if store is None:
+        from bulletin.store.deliveries import DeliveryRows
+
+        store = DeliveryRows(engine)
+    clock = clock or clock_mod.default()
     stop = stop or threading.Event()
     worker_id = claims.new_worker_id()
     sched, wake = start_scheduler(engine, cfg)
     try:
         while not stop.is_set():
             wake.clear()
-            start_due_sends(engine)
-            for send_id in running_sends(engine):
+            start_due_sends(engine, store=store, now=clock.now())
+            for send_id in store.running_sends():
                 if stop.is_set():
                     break
                 left = deliver_send(
                     engine, cfg, send_id, worker_id=worker_id, wait_for_retries=drain, stop=stop,
-                    progress=progress(send_id) if progress else None,
+                    progress=progress(send_id) if progress else None, clock=clock, store=store,
                 )
                 if on_send_done:
                     on_send_done(send_id, left)
             if drain:
                 # Retries are waited for inside deliver_send; what is left now is other workers' business.
-                if not _due_work(engine):
+                if not _due_work(store, clock):
                     return
                 continue
-            _nap(wake, stop, poll_seconds)
+            # Until a scheduled send fires, the worker is told to stop, or it is time to look again.
+            clock.wait_until(clock.monotonic() + poll_seconds, wake, stop)
     finally:
         sched.shutdown(wait=True)
 
 
-def _nap(wake: threading.Event, stop: threading.Event, seconds: float) -> None:
-    """Sleep until a scheduled send fires, the worker is told to stop, or `seconds` pass."""
-    end = time.monotonic() + seconds
-    while not (wake.is_set() or stop.is_set()) and time.monotonic() < end:
-        wake.wait(0.2)
-
-
-def _due_work(engine: Engine) -> bool:
+def _due_work(store: DeliveryStore, clock: clock_mod.Clock) -> bool:
     """Anything this worker could deliver now: due scheduled sends or unclaimed rows of running sends."""
-    with session_scope(engine) as session:
-        claims.release_dead_claims(session)
-        scheduled = session.scalar(
-            select(Send.id).where(Send.state == "scheduled", Send.scheduled_at <= utcnow()).limit(1)
-        )
-        pending = session.scalar(
-            select(Delivery.id)
-            .join(Send, Send.id == Delivery.send_id)
-            .where(Send.state == "running", Delivery.status == "pending")
-            .limit(1)
-        )
-    return scheduled is not None or pending is not None
+    claims.release_dead_claims(store)
+    return bool(store.due_scheduled(clock.now())) or store.has_pending()

@@ -14,10 +14,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InternalError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bulletin.errors import ConfigError
+from bulletin.errors import ConfigError, DatabaseUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,13 +25,20 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
+#: Seconds a SQLite writer waits for another's lock before giving up; `?timeout=SECONDS` in the URL changes it.
+SQLITE_TIMEOUT = 30.0
+
+
+def _sqlite_pragmas(busy_ms: int):
+    def on_connect(dbapi_conn, _record) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return on_connect
 
 
 def create(url: str) -> Engine:
@@ -45,8 +52,12 @@ def create(url: str) -> Engine:
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(u, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        try:
+            timeout = float(u.query.get("timeout", SQLITE_TIMEOUT))
+        except ValueError:
+            raise ConfigError(f"timeout must be a number of seconds, not {u.query['timeout']!r}", where="[database].url")
+        engine = create_engine(u, connect_args={"timeout": timeout})
+        event.listen(engine, "connect", _sqlite_pragmas(int(timeout * 1000)))
         return engine
     try:
         return create_engine(u, pool_pre_ping=True)
@@ -130,13 +141,46 @@ def dispose_all() -> None:
         _engines.clear()
 
 
+#: SQLSTATEs of PostgreSQL that mean "not now" rather than a bug: lock and statement timeouts, a read-only
+#: (standby) server, a server shutting down or out of space.
+_PG_LOCKED = {"55P03", "57014", "40P01"}
+_PG_READ_ONLY = {"25006"}
+
+
+def unavailable(e: DBAPIError) -> DatabaseUnavailable | None:
+    """The one-line error for a database that cannot take a transaction now; None for errors that are bugs
+    (a constraint, a syntax error), which keep their traceback."""
+    detail = " ".join(str(e.orig).split()) if e.orig is not None else type(e).__name__
+    sqlstate = getattr(e.orig, "sqlstate", None)
+    low = detail.lower()
+    if sqlstate in _PG_READ_ONLY or "readonly database" in low or "read-only" in low:
+        return DatabaseUnavailable(f"the database is read-only ({detail})", "read-only")
+    if sqlstate in _PG_LOCKED or "database is locked" in low or "database table is locked" in low:
+        return DatabaseUnavailable(f"the database is locked by another process ({detail})", "locked")
+    if isinstance(e, OperationalError):
+        return DatabaseUnavailable(f"the database is unavailable ({detail})", "unavailable")
+    if isinstance(e, InternalError) and sqlstate and sqlstate.startswith(("25", "57", "08")):
+        return DatabaseUnavailable(f"the database is unavailable ({detail})", "unavailable")
+    return None
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: committed when the block ends, rolled back if it raises."""
+    """One transaction: committed when the block ends, rolled back if it raises. A database that cannot take it
+    now (locked, read-only, gone) raises DatabaseUnavailable, a one-line error; nothing was changed."""
     session = sessionmaker(engine, expire_on_commit=False)()
     try:
         yield session
         session.commit()
+    except DBAPIError as e:
+        try:
+            session.rollback()
+        except DBAPIError:
+            pass  # the connection may be gone with the server: the transaction died with it
+        problem = unavailable(e)
+        if problem is None:
+            raise
+        raise problem from e
     except BaseException:
         session.rollback()
         raise

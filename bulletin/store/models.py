@@ -152,6 +152,12 @@ class Send(Base):
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
     total: Mapped[int] = mapped_column(default=0)
+    #: While the mail server cannot be reached: which one, its last error, since when, and the next try. The send
+    #: waits as a whole (nobody's attempt counted) and resumes by itself; `status` shows why it waits.
+    waiting_server: Mapped[str | None] = mapped_column(String(300))
+    waiting_error: Mapped[str | None] = mapped_column(Text)
+    waiting_since: Mapped[dt.datetime | None]
+    next_try_at: Mapped[dt.datetime | None]
 
     mailing_list: Mapped[MailingList] = relationship()
     editions: Mapped[list[SendEdition]] = relationship(back_populates="send", cascade="all, delete-orphan")

@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from bulletin.errors import BulletinError, NotFoundError
+from bulletin.states import SubscriberStatus, SubscriptionStatus
 from bulletin.store.models import Event, MailingList, Subscriber, Subscription, utcnow
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -76,22 +77,25 @@ def unsubscribe(
     return True
 
 
-def active_subscribers_select(list_id: int) -> Select:
-    """The subscribers a send to this list goes to: subscribed on the list and active (not bounced or complained).
+def who_receives(query: Select, list_id: int) -> Select:
+    """The one rule for who receives a send to a list: subscribed on it and active (not bounced, complained or
+    erased). `query` selects from subscribers; the snapshot at send start and every claim of a delivery row
+    read this, so the two cannot disagree."""
+    return query.join(Subscription, Subscription.subscriber_id == Subscriber.id).where(
+        Subscription.list_id == list_id,
+        Subscription.status == SubscriptionStatus.SUBSCRIBED,
+        Subscriber.status == SubscriberStatus.ACTIVE,
+    )
 
-    Columns: subscriber_id, email, language. Delivery snapshots it in one statement, e.g.
+
+def active_subscribers_select(list_id: int) -> Select:
+    """The subscribers a send to this list goes to (`who_receives`). Columns: subscriber_id, email, language.
+
+    Delivery snapshots it in one statement, e.g.
     `insert(Delivery).from_select(["subscriber_id", "email", "language", "send_id"],
     active_subscribers_select(list_id).add_columns(literal(send_id)))`.
     """
-    return (
-        select(Subscriber.id.label("subscriber_id"), Subscriber.email, Subscriber.language)
-        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
-        .where(
-            Subscription.list_id == list_id,
-            Subscription.status == "subscribed",
-            Subscriber.status == "active",
-        )
-    )
+    return who_receives(select(Subscriber.id.label("subscriber_id"), Subscriber.email, Subscriber.language), list_id)
 
 
 def list_counts(session: Session) -> list[tuple[MailingList, dict[str, int]]]:
