@@ -80,6 +80,14 @@ class Recorder:
     mails: int = 0
     drops: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: sessions open now; `idle` is notified when one closes
+    sessions: int = 0
+    idle: threading.Condition = field(default_factory=threading.Condition)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Until every session is closed (a killed client's last bytes have been read and dealt with)."""
+        with self.idle:
+            return self.idle.wait_for(lambda: self.sessions == 0, timeout)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -150,7 +158,22 @@ class Recorder:
 
 
 class _Smtp(SMTP):
-    """aiosmtpd's server with the two stages its handler hooks do not reach: the greeting and the DATA command."""
+    """aiosmtpd's server with the two stages its handler hooks do not reach: the greeting and the DATA command,
+    and a count of open sessions."""
+
+    def connection_made(self, transport) -> None:
+        if isinstance(self.event_handler, Recorder):
+            with self.event_handler.idle:
+                self.event_handler.sessions += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error) -> None:
+        super().connection_lost(error)
+        handler = self.event_handler
+        if isinstance(handler, Recorder):
+            with handler.idle:
+                handler.sessions -= 1
+                handler.idle.notify_all()
 
     async def _handle_client(self) -> None:
         handler = self.event_handler
