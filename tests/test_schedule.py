@@ -1,12 +1,12 @@
 """Scheduled sends: `send --at` in the organisation's time zone, stored by APScheduler in Bulletin's database,
-fired after a worker restart, and fired on start-up when it came due while nothing ran."""
+sent when their time comes and not before (a manual clock moves the time), and fired on start-up when they came
+due while nothing ran."""
 
 from __future__ import annotations
 
 import datetime as dt
-import signal
 import subprocess
-import time
+import threading
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,7 +14,9 @@ from sqlalchemy import select, text
 
 from bulletin.cli import main
 from bulletin.deliver import schedule
+from bulletin.deliver.clock import ManualClock
 from bulletin.deliver.sends import create_send
+from bulletin.deliver.worker import run_worker
 from bulletin.render.pipeline import render_issue
 from bulletin.store.db import engine_for, session_scope
 from bulletin.store.models import Send, utcnow
@@ -75,39 +77,33 @@ def test_a_job_that_came_due_while_nothing_ran_fires_when_the_scheduler_starts(d
         assert conn.execute(text(f"SELECT count(*) FROM {schedule.JOB_TABLE}")).scalar() == 0
 
 
-def _wait_for(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def test_send_at_survives_a_worker_killed_before_it_was_due(db_url, make_config, tmp_path):
+def test_send_at_goes_when_its_time_comes_and_not_before(db_url, make_config, tmp_path, capsys):
+    """A worker that runs (and stops) before the time sends nothing; one that runs when the time has come sends
+    it, once. Both read a manual clock: the hour in between takes no time."""
     ids = populate(db_url, 20)
     issue = copy_issue(tmp_path)
     with SmtpServer(Recorder()) as server:
         cfg = make_config(smtp_toml(server.port) + '\n[organisation]\ntimezone = "Europe/Paris"\n', db_url=db_url)
-        at = (dt.datetime.now(ZoneInfo("Europe/Paris")) + dt.timedelta(seconds=6)).replace(tzinfo=None)
+        engine = engine_for(cfg.database_url)
+        now = utcnow().replace(microsecond=0)
+        at = (now + dt.timedelta(hours=1)).astimezone(ZoneInfo("Europe/Paris")).replace(tzinfo=None)
         assert main(["--config", str(cfg.path), "send", str(issue), "--list", "news",
                      "--at", at.isoformat(timespec="seconds")]) == 0
-        worker = subprocess.Popen(bulletin_cmd("--config", str(cfg.path), "worker"), cwd=tmp_path)
-        time.sleep(2.0)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
+        assert "scheduled for" in capsys.readouterr().out
+
+        before, stop = ManualClock(start=now), threading.Event()
+        before.at(59 * 60, stop.set)  # runs for 59 minutes, then stops
+        run_worker(engine, cfg, stop=stop, clock=before, poll_seconds=60)
+        assert before.elapsed >= 59 * 60
         assert server.handler.received == [], "nothing before the time"
-        worker = subprocess.Popen(bulletin_cmd("--config", str(cfg.path), "worker"), cwd=tmp_path)
-        try:
-            assert _wait_for(lambda: len(server.handler.received) >= len(ids), 30), "fired after the restart"
-            first = min(r.message["Date"].datetime for r in server.handler.received)
-        finally:
-            worker.send_signal(signal.SIGTERM)
-            assert worker.wait(20) == 0
+        with session_scope(engine) as s:
+            assert s.scalar(select(Send.state)) == "scheduled"
+
+        after = ManualClock(start=now + dt.timedelta(hours=1, seconds=1))
+        run_worker(engine, cfg, drain=True, clock=after)
         per = server.handler.per_recipient()
     assert per == {email: 1 for email in ids}
-    assert first.replace(tzinfo=None) >= at.replace(microsecond=0) - dt.timedelta(hours=1)  # Paris is UTC+1
-    with session_scope(engine_for(cfg.database_url)) as s:
+    with session_scope(engine) as s:
         assert s.scalar(select(Send.state)) == "done"
 
 
