@@ -309,11 +309,11 @@ class Collecting:
     def open(self):
         pass
 
-    def send(self, envelope_from, recipients, message, *, before_body=None):
+    def send(self, envelope_from, recipients, message, *, before_end=None):
         if self.on_send:
             self.on_send(len(self.sent), recipients)
-        if before_body:
-            before_body()
+        if before_end:
+            before_end()
         self.sent.append((envelope_from, recipients, message))
 
     def close(self):

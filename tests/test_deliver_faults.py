@@ -140,8 +140,9 @@ def test_a_server_down_for_30_seconds_delays_the_send_and_costs_nobody_an_attemp
     notices = [r.getMessage() for r in caplog.records]
     assert len([n for n in notices if f"send {send_id}: waiting: 127.0.0.1:{port} unreachable since " in n]) == 2
     assert notices[-1] == f"send {send_id}: 127.0.0.1:{port} answers again; the send goes on"
-    # After: one attempt each, the one that went through, and the waiting notice is gone.
-    assert {(r.status, r.attempts) for r in _rows(engine)} == {("sent", 1)}
+    # After: one attempt each, the one that went through, when the server came back; the waiting notice is gone.
+    assert {(r.status, r.attempts, r.sent_at) for r in _rows(engine)} == {
+        ("sent", 1, clock.start + dt.timedelta(seconds=30))}
     capsys.readouterr()
     assert main(["--config", str(cfg.path), "status", str(send_id), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["waiting"] is None

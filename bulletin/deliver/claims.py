@@ -83,6 +83,14 @@ class SendMaterial:
     editions: tuple[Edition, ...]
 
 
+class Recorder(Protocol):
+    def record(self, outcomes: Sequence[Outcome], give_back: Sequence[int], *, now: dt.datetime) -> None:
+        """Mark what happened to rows this worker holds, and give rows back untouched (pending again, the
+        attempt not counted), in one transaction."""
+
+    def close(self) -> None: ...
+
+
 class DeliveryStore(Protocol):
     """Every method is its own transaction. A database that cannot take it (locked, read-only, gone) raises
     `bulletin.errors.DatabaseUnavailable` and changes nothing."""
@@ -96,10 +104,9 @@ class DeliveryStore(Protocol):
         `stale_before` by a worker that never answered), marked claimed by `worker_id` with one more attempt.
         Rows whose subscriber no longer receives the list's sends are marked skipped instead."""
 
-    def record(self, worker_id: str, outcomes: Sequence[Outcome], give_back: Sequence[int], *,
-               now: dt.datetime) -> None:
-        """Mark what happened to rows this worker holds, and give rows back untouched (pending again, the
-        attempt not counted), in one transaction."""
+    def recorder(self, worker_id: str) -> Recorder:
+        """What records this worker's outcomes, one short transaction each, on a connection kept for it: a
+        transaction a message must cost next to nothing."""
 
     def claimants(self, send_id: int | None) -> set[str]:
         """The workers holding claimed rows (of one send, or of all)."""

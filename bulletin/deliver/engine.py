@@ -13,9 +13,9 @@ Who is at fault decides what happens next (see transport.py):
 - a configuration error stops the send and gives its rows back; an unexpected exception is recorded on the row
   and raised, never swallowed.
 
-A kill repeats at most one message per connection: before the body of a message goes, the outcome of the
-previous one is recorded (the writer commits whatever accumulated while its previous commit ran, so waiting for
-it costs nothing at full speed).
+A kill repeats at most one message per connection: before a message ends (its final dot), the outcome of the
+previous one is recorded. The writer commits whatever accumulated while its previous commit ran, and the
+message's envelope and body are on the wire meanwhile, so the wait costs next to nothing.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ LOSSES_IN_A_ROW = 3
 DATABASE_RETRY = (1.0, 60.0)
 #: A send waiting for retries looks this often whether rows came back meanwhile (from a stopped worker).
 RECHECK_SECONDS = 5.0
+#: After a pass that could claim nothing although rows are pending (other workers hold them), wait this long.
+AGAIN_SECONDS = 0.5
 
 ProgressFn = Callable[[str], None]
 
@@ -87,7 +89,7 @@ class _Connection(threading.Thread):
         super().__init__(name=f"bulletin-send-{run.ctx.send_id}", daemon=True)
         self.run_ = run
         self.transport = transport
-        self.last: threading.Event | None = None  # the previous outcome, recorded before the next body goes
+        self.last: int | None = None  # the previous outcome, recorded before the next message ends
         self.losses = 0
         self.server_failed = False  # this connection's server failed it: it ends, the others go on
 
@@ -160,7 +162,7 @@ class _Connection(threading.Thread):
         failed, or the send is pausing)."""
         r = self.run_
         try:
-            self.transport.send(envelope, [c.email], data, before_body=self._before_body)
+            self.transport.send(envelope, [c.email], data, before_end=self._before_end)
         except PermanentFailure as e:
             outcome = Outcome(c.id, DeliveryStatus.FAILED, e.reply)
         except TemporaryFailure as e:
@@ -184,15 +186,12 @@ class _Connection(threading.Thread):
         self.losses = 0
         return outcome
 
-    def _before_body(self) -> None:
+    def _before_end(self) -> None:
         """Until the previous outcome of this connection is recorded, this message must not be accepted: so a
         kill repeats at most one message per connection."""
-        last, r = self.last, self.run_
-        if last is None:
-            return
-        while not last.wait(0.1):
-            if r.writer.held or r.failure is not None:
-                raise _Halted()
+        r = self.run_
+        if self.last is not None and not r.writer.wait_recorded(self.last, lambda: r.failure is not None):
+            raise _Halted()
 
 
 class SendRun:
@@ -230,6 +229,7 @@ class SendRun:
         self._spare: Transport | None = None
         self._announced: Waiting | None = None
         self._trouble: ServerUnavailable | None = None
+        self.claimed_in_pass = False
 
     # -- what stops the connections
 
@@ -237,9 +237,13 @@ class SendRun:
         return self.stop.is_set() or self.waiting is not None or self.failure is not None
 
     def fail(self, e: BaseException) -> None:
+        """Stop the send; the caller raises the first failure. Later ones are logged, never lost."""
         with self._lock:
-            if self.failure is None:
+            first = self.failure is None
+            if first:
                 self.failure = e
+        if not first:
+            log.error("send %s: also: %s: %s", self.ctx.send_id, type(e).__name__, e, exc_info=e)
 
     def _wait_for(self, cause: str, what: str, error: str) -> None:
         with self._lock:
@@ -282,6 +286,8 @@ class SendRun:
         now = self.clock.now()
         batch = self.store.claim(self.ctx.send_id, self.ctx.list_id, self.worker_id, self.batch_size, now=now,
                                  stale_before=now - self.claim_timeout)
+        if batch:
+            self.claimed_in_pass = True
         if self._steps["database"]:
             with self._lock:
                 self._steps["database"] = 0
@@ -301,6 +307,7 @@ class SendRun:
     def pass_once(self) -> None:
         """All connections work until nothing is due or the send must wait or stop; then every outcome is
         recorded (or the writer holds them because the database does not take them)."""
+        self.claimed_in_pass = False
         self.builders = (
             ThreadPoolExecutor(max_workers=min(8, max(2, os.cpu_count() or 1)), thread_name_prefix="bulletin-build")
             if self.pipeline
@@ -467,10 +474,14 @@ def deliver_send(
             if trouble is not None and due and not run.stop.is_set():
                 run.wait_for_server(trouble)  # no connection could do what is due: the server is down
                 continue
-            if run.stop.is_set() or left.total == 0 or left.pending:
-                if left.pending and not run.stop.is_set():
-                    continue  # given back by a stopped or dead worker meanwhile
+            if run.stop.is_set() or left.total == 0:
                 return left
+            if left.pending:
+                # Given back by a stopped or dead worker meanwhile: take them. Rows this pass could not claim
+                # (another worker's lock) are looked at again shortly, not in a busy loop.
+                if not run.claimed_in_pass and clock.wait_until(clock.monotonic() + AGAIN_SECONDS, run.stop):
+                    return left
+                continue
             if not (wait_for_retries and left.deferred and left.next_retry_at):
                 return left
             if on_wait:

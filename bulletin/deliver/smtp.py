@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import smtplib
+import socket
 import ssl
 from enum import StrEnum
 
 from bulletin.deliver.transport import (
-    BeforeBody,
+    BeforeEnd,
     ConnectionLost,
     PermanentFailure,
     ServerUnavailable,
@@ -112,7 +113,7 @@ def _fatal(problem: BulletinError | None) -> bool:
 
 
 def transaction(conn: smtplib.SMTP, envelope_from: str, recipients: list[str], message: bytes, *, server: str,
-                pipelined: bool, utf8: bool = False, before_body: BeforeBody | None = None) -> None:
+                pipelined: bool, utf8: bool = False, before_end: BeforeEnd | None = None) -> None:
     """MAIL, RCPT for each recipient, DATA, then the message: one routine for both ways of talking.
 
     Pipelined, the commands go in one write and their replies are read in order (two round trips a message
@@ -156,9 +157,10 @@ def transaction(conn: smtplib.SMTP, envelope_from: str, recipients: list[str], m
                 raise ended
         reset(conn, server)
         raise sender or (refused[0] if len(refused) == len(recipients) else data)
-    if before_body is not None:
-        before_body()
-    _write(conn, _dot_stuff(message) + b".\r\n", Stage.BODY)
+    _write(conn, _dot_stuff(message), Stage.BODY)
+    if before_end is not None:
+        before_end()  # the server cannot accept the message before its end
+    _write(conn, b".\r\n", Stage.BODY)
     problem = _read(conn, Stage.BODY, server)
     if problem is not None:
         raise problem  # a final reply ends the transaction: nothing to reset
@@ -259,11 +261,14 @@ class SmtpTransport:
         except BaseException:
             self._abandon(conn)
             raise
+        # The end of a message is three bytes written after its body: sent at once, not held back by Nagle's
+        # algorithm for the body's acknowledgement.
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._conn = conn
         self._pipelined = conn.has_extn("pipelining")
 
     def send(self, envelope_from: str, recipients: list[str], message: bytes, *,
-             before_body: BeforeBody | None = None) -> None:
+             before_end: BeforeEnd | None = None) -> None:
         self.open()
         conn = self._conn
         utf8 = not (envelope_from.isascii() and all(r.isascii() for r in recipients))
@@ -272,11 +277,11 @@ class SmtpTransport:
         try:
             # Bytes, not send_message(): the bytes were signed as they are and must not be refolded.
             transaction(conn, envelope_from, recipients, message, server=self.server, pipelined=self._pipelined,
-                        utf8=utf8, before_body=before_body)
+                        utf8=utf8, before_end=before_end)
         except (TemporaryFailure, PermanentFailure, DeliveryError):
             raise  # the transaction was refused or reset: the connection is still good
         except BaseException:
-            # Lost, or stopped between DATA and the message (before_body), or a bug: the session is in an
+            # Lost, or stopped before the end of the message (before_end), or a bug: the session is in an
             # unknown state, and a server discards a message whose end never came.
             self._drop()
             raise

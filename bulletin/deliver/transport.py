@@ -56,10 +56,10 @@ class ServerUnavailable(TransportFailure):
         super().__init__(reply, code, where)
 
 
-#: Called after the server agreed to take a message and before its bytes go: the last moment at which nothing of
-#: it can have been delivered. Delivery waits there until the previous outcome is recorded; it may raise, and
-#: the transport then drops the connection without sending the message.
-BeforeBody = Callable[[], None]
+#: Called when a message has gone all but its end (SMTP's final dot, the maildir rename): the last moment at which
+#: it cannot have been accepted. Delivery waits there until the previous outcome is recorded; it may raise, and the
+#: transport then drops the message (and an SMTP connection, so that the server discards what it received).
+BeforeEnd = Callable[[], None]
 
 
 class Transport(Protocol):
@@ -67,7 +67,7 @@ class Transport(Protocol):
         """Be ready to send (connect, greet, log in); raises ServerUnavailable. Harmless when already open."""
 
     def send(self, envelope_from: str, recipients: list[str], message: bytes, *,
-             before_body: BeforeBody | None = None) -> None: ...
+             before_end: BeforeEnd | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -91,17 +91,21 @@ class MaildirTransport:
         pass
 
     def send(self, envelope_from: str, recipients: list[str], message: bytes, *,
-             before_body: BeforeBody | None = None) -> None:
+             before_end: BeforeEnd | None = None) -> None:
         name = self._unique()
         tmp = self.folder / "tmp" / name
         envelope = f"X-Envelope-From: <{envelope_from}>\r\nX-Envelope-To: {', '.join(recipients)}\r\n".encode()
-        if before_body is not None:
-            before_body()
         with open(tmp, "wb") as f:
             f.write(envelope)
             f.write(message)
             f.flush()
             os.fsync(f.fileno())
+        if before_end is not None:
+            try:
+                before_end()
+            except BaseException:
+                tmp.unlink()
+                raise
         os.rename(tmp, self.folder / "new" / name)
 
     def close(self) -> None:
