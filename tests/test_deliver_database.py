@@ -29,7 +29,8 @@ def _pauses(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if "paused since" in r.getMessage()]
 
 
-def test_a_database_locked_mid_send_pauses_it_and_resuming_repeats_nobody(tmp_path, make_config, caplog):
+@pytest.mark.parametrize("at", [9, 12], ids=["last-of-a-batch", "mid-batch"])
+def test_a_database_locked_mid_send_pauses_it_and_resuming_repeats_nobody(tmp_path, make_config, caplog, at):
     path = tmp_path / "bulletin.db"
     url = f"sqlite:///{path}?timeout=0.2"  # a writer gives up after 0.2 s instead of 30
     ids = populate(url, 30)
@@ -41,13 +42,13 @@ def test_a_database_locked_mid_send_pauses_it_and_resuming_repeats_nobody(tmp_pa
 
     locked = threading.Event()
 
-    def lock_at_the_13th(n, recipients):
-        if n == 12 and not locked.is_set():
+    def lock_at(n, recipients):
+        if n == at and not locked.is_set():
             locked.set()
             locker.execute("BEGIN EXCLUSIVE")  # another process takes the write lock and keeps it
 
     clock.at(5, lambda: locker.execute("COMMIT"))  # ... for 5 seconds
-    transport = Collecting(lock_at_the_13th)
+    transport = Collecting(lock_at)
     caplog.set_level(logging.WARNING, logger="bulletin.deliver")
     left = deliver_send(engine, cfg, send_id, transport_factory=lambda: transport, clock=clock)
     locker.close()

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from bulletin.bounces.report import bounce_figures
 from bulletin.deliver.sends import get_send
+from bulletin.states import SendState
 from bulletin.store.models import Delivery, Event, MailingList, Send
 
 TOP_REASONS = 5
@@ -65,7 +66,7 @@ def send_report(session: Session, send_id: int) -> dict:
             "error": send.waiting_error or "",
             "since": _iso(send.waiting_since),
             "next_try_at": _iso(send.next_try_at),
-        } if send.waiting_since is not None and send.state == "running" else None,
+        } if send.waiting_since is not None and send.state == SendState.RUNNING else None,
         **bounces,
     }
 
