@@ -41,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp = subs_sub.add_parser("export", help="write a list as CSV (UTF-8), which import reads back")
     exp.add_argument("--list", required=True, dest="list_slug", metavar="SLUG")
     exp.add_argument("--out", metavar="FILE", help="default: standard output")
+    exp.add_argument("--delimiter", metavar="CHAR",
+                     help="',', ';', 'tab' or '|' (default: what the organisation's language's spreadsheets use, "
+                          "';' for French, ',' for English)")
+    exp.add_argument("--raw", action="store_true",
+                     help="write values as they are, formulas included (default: a cell starting with =, +, -, @ "
+                          "gets a leading apostrophe so that spreadsheets do not run it)")
     exp.set_defaults(handler=export_file)
     one = subs_sub.add_parser("add", help="subscribe one address to a list")
     one.add_argument("email", metavar="EMAIL")
@@ -144,24 +150,19 @@ def import_file(args: argparse.Namespace, cfg: Config) -> int:
 
 def export_file(args: argparse.Namespace, cfg: Config) -> int:
     from bulletin.store import db, queries
-    from bulletin.store.exporter import export_subscribers
+    from bulletin.store.exporter import csv_format, export_subscribers, export_to_file
 
+    delimiter = "\t" if args.delimiter in ("tab", "\\t") else args.delimiter
+    options = {"fmt": csv_format(cfg.organisation.language, delimiter), "raw": args.raw}
     with db.session_scope(_engine(cfg)) as session:
         ml = queries.get_list(session, args.list_slug)
         if args.out:
-            out = Path(args.out)
-            tmp = out.with_name(out.name + ".part")
-            try:
-                # utf-8-sig: French Excel opens a UTF-8 file with a BOM with its accents right.
-                with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
-                    n = export_subscribers(session, ml, f)
-            except OSError as e:
-                tmp.unlink(missing_ok=True)
-                raise BulletinError(f"cannot write: {e.strerror}", where=out)
-            tmp.replace(out)
-            print(f"{n} subscribers of {ml.slug} written to {out}", file=sys.stderr)
+            n = export_to_file(session, ml, args.out, **options)
+            print(f"{n} subscribers of {ml.slug} written to {args.out}", file=sys.stderr)
         else:
-            export_subscribers(session, ml, sys.stdout)
+            sys.stdout.flush()
+            export_subscribers(session, ml, sys.stdout.buffer, **options)
+            sys.stdout.buffer.flush()
     return 0
 
 

@@ -53,6 +53,20 @@ STATUS = {"status", "statut"}
 SUBSCRIBER_STATUS = {"subscriber status", "statut abonne"}
 
 
+#: What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: str) -> str:
+    """A cell that a spreadsheet shows as text: a leading apostrophe before what would start a formula."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def unneutralise(value: str) -> str:
+    """The value of a cell written by `neutralise` (spreadsheets also drop that apostrophe when they save)."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
+
+
 @dataclass
 class Columns:
     """Where each known field is in a row (None when the file has no such column); the rest are attributes."""
@@ -517,7 +531,7 @@ class SubscriberFile:
             raise ImportFileError(f"the header row cannot be read: {header.problem if header else 'it is empty'}",
                                   where=self.path, line=self.header_line)
         self.header_lines = self.header_line - 1 + header.lines
-        cells = list(header.values)
+        cells = [unneutralise(c) for c in header.values]
         cells[0] = cells[0].lstrip("\ufeff")
         self.columns = map_columns(cells, self.path, self.header_line)
         shape.email, shape.width = self.columns.email, self.columns.width
