@@ -202,9 +202,6 @@ def validate(cfg, where: str, locate: Callable[[str, str], int | None]) -> None:
     c.integer("delivery", "batch_size", d.batch_size, 1, MAX_BATCH_SIZE)
     c.number("delivery", "retry_initial_seconds", d.retry_initial_seconds, positive=True, unit="seconds")
     c.number("delivery", "retry_max_seconds", d.retry_max_seconds, positive=True, unit="seconds")
-    if d.retry_max_seconds < d.retry_initial_seconds:
-        c.fail("delivery", "retry_max_seconds", f"must be at least retry_initial_seconds ({d.retry_initial_seconds:g}), "
-                                                f"not {d.retry_max_seconds:g}")
     c.number("delivery", "retry_deadline_hours", d.retry_deadline_hours, positive=True, unit="hours")
     c.number("delivery", "claim_timeout_seconds", d.claim_timeout_seconds, positive=True, unit="seconds")
 
