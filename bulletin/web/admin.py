@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from bulletin.deliver.report import all_send_ids, send_report
 from bulletin.store.models import Delivery
+from bulletin.web.params import RecordId
 from bulletin.web.site import Site, get_site
 
 router = APIRouter(prefix="/admin")
@@ -153,7 +154,7 @@ def sends_index(site: Site = Depends(get_site)):
 
 
 @router.get("/sends/{send_id}", response_class=HTMLResponse, dependencies=[Depends(require_admin)])
-def send_page(send_id: int, request: Request, site: Site = Depends(get_site)):
+def send_page(send_id: RecordId, request: Request, site: Site = Depends(get_site)):
     with site.session() as session:
         report = send_report(session, send_id)
         times = list(

@@ -12,6 +12,7 @@ from bulletin.errors import BulletinError, NotFoundError
 from bulletin.render.images import image_path, publish_image
 from bulletin.web import published
 from bulletin.web.i18n import Strings
+from bulletin.web.security import allow_inline_styles
 from bulletin.web.site import Site, get_site
 
 router = APIRouter()
@@ -47,6 +48,7 @@ def archive_issue(slug: str, request: Request, lang: str | None = None, site: Si
             session, send, site.language(request, lang),
             archive_url=site.url(f"/archive/{slug}"), subscribe_url=site.url("/subscribe"),
         )
+    allow_inline_styles(request)  # the email's own style attributes; scripts stay forbidden
     return HTMLResponse(html, headers={"Content-Language": language, "Cache-Control": "public, max-age=300",
                                        "Vary": "Accept-Language"})
 
