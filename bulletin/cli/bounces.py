@@ -11,7 +11,7 @@ from bulletin.config import Config
 from bulletin.errors import BulletinError
 
 if TYPE_CHECKING:
-    from bulletin.bounces.ingest import IngestSummary
+    from bulletin.services.bounces import IngestSummary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,12 +71,11 @@ def _print_summary(summary: IngestSummary) -> None:
 
 def ingest_command(args: argparse.Namespace, cfg: Config) -> int:
     # Imported here, not at the top: every `bulletin` command registers this module at start-up.
-    from bulletin.bounces.ingest import ingest
-    from bulletin.store.db import engine_for
+    from bulletin.services.bounces import ingest
+    from bulletin.services.store import Store
 
     messages = _messages(args, cfg)
-    engine = engine_for(cfg.database_url)
-    summary = ingest(engine, cfg, messages)
+    summary = ingest(Store.open(cfg), cfg, messages)
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
