@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from bulletin.config import Config
 from bulletin.errors import BulletinError
 from bulletin.i18n import default_catalogue
+from bulletin.states import SubscriptionStatus
 
 if TYPE_CHECKING:
     from bulletin.services.imports import ImportReport
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 #: Files at least this large show a progress bar even when stderr is not a terminal (a log of a long import).
 PROGRESS_BYTES = 5 << 20
-STATUS_ORDER = ("subscribed", "unconfirmed", "unsubscribed", "bounced")
+STATUS_ORDER = tuple(SubscriptionStatus)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,7 +77,7 @@ def show_lists(args: argparse.Namespace, cfg: Config) -> int:
     if not rows:
         print(t("cli.lists.none"), file=sys.stderr)
     for row in rows:
-        shown = [status for status in STATUS_ORDER if row.counts.get(status) or status == "subscribed"]
+        shown = [status for status in STATUS_ORDER if row.counts.get(status) or status == SubscriptionStatus.SUBSCRIBED]
         counts = ", ".join(f"{row.counts.get(status, 0)} {t(f'status.subscription.{status}')}" for status in shown)
         print(t("cli.lists.row", slug=row.slug, name=row.name, counts=counts))
     return 0

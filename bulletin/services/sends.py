@@ -21,6 +21,7 @@ from bulletin.deliver.testsend import TestRecipient, send_test
 from bulletin.errors import BulletinError, ContentError
 from bulletin.render.edition import RenderedEdition
 from bulletin.services.store import Store, UnitOfWork
+from bulletin.states import SendState
 from bulletin.store import queries
 from bulletin.errors import InvalidAddress
 from bulletin.store.addresses import normalise_email
@@ -123,7 +124,7 @@ def cancel(store: Store, cfg, send_id: int) -> str:
     """Stop a scheduled or running send; returns the state it had."""
     with store.unit_of_work() as uow:
         was = send_rows.cancel_send(uow.session, send_id)
-    if was == "scheduled":
+    if was == SendState.SCHEDULED:
         scheduling.unschedule_send(store.engine, cfg, send_id)
     return str(was)
 

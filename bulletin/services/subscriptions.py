@@ -170,7 +170,7 @@ def confirm(uow: UnitOfWork, cfg, token: ConfirmToken) -> Outcome:
         person.name = token.name[:NAME_MAX]
     sub = queries.subscription(s, person.id, ml.id, lock=True)
     current = sub.status if sub else None
-    left = queries.left_at(s, person.id, ml.id) if current is not None or person.status != "active" else None
+    left = queries.left_at(s, person.id, ml.id) if current is not None or person.status != SubscriberStatus.ACTIVE else None
     decision = consent.join(person.status, current, Actor.PERSON, list_slug=ml.slug, consent_at=token.issued_at,
                             left_at=left)
     if decision.refused is not None:
