@@ -139,3 +139,16 @@ def test_send_page_shows_the_status_figures_and_the_chart(make_config, db_url, t
             # One request: the page and its chart need nothing else.
             assert requests == [f"{site.url}/admin/sends/{send_id}"]
             browser.close()
+
+
+def test_the_sends_page_figures_equal_each_sends_report(make_config, db_url, tmp_path):
+    """The summary of every send (a few GROUP BY queries) says what each send's own report says."""
+    cfg = make_config(db_url=db_url)
+    first = _send_with_bounces(cfg, tmp_path)
+    store = Store.open(cfg)
+    with store.unit_of_work() as uow:
+        summaries = reports.send_summaries(uow)
+        full = reports.send_report(uow, first)
+    [summary] = summaries
+    assert summary == {k: v for k, v in full.items() if k not in ("failure_reasons", "bounce_reasons")}
+    assert summary["bounced_hard"] > 0 and summary["bounced_soft"] > 0 and summary["failed"] == 2

@@ -132,7 +132,7 @@ def _local(site: Site, value: str | None) -> str:
 @router.get("/sends", response_class=HTMLResponse, dependencies=[Depends(require_admin)])
 def sends_index(site: Site = Depends(get_site)):
     with site.store.unit_of_work() as uow:
-        rows = list(reversed(reports.send_reports(uow)))
+        rows = reports.send_summaries(uow)
     return _page(title="Sends", reports=rows)
 
 
