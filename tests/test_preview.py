@@ -47,7 +47,7 @@ def test_pages_show_phone_desktop_and_text(server):
     page = body.decode()
     assert status == 200 and ctype.startswith("text/html")
     assert 'width="375"' in page and 'width="1024"' in page and 'src="/fr.html"' in page
-    assert "Se désinscrire : http://localhost:8000/unsubscribe/preview" in page  # the text part, markers filled
+    assert "Se désinscrire\u00a0: http://localhost:8000/unsubscribe/preview" in page  # the text part, markers filled
     assert 'href="/?lang=en"' in page
     assert 'src="/en.html"' in get(server, "/?lang=en")[2].decode()
 

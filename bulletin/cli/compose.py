@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _templates_option(p)
     p.set_defaults(handler=build)
 
-    p = sub.add_parser("check", help="lint an issue: required fields, alt text, links, sizes")
+    p = sub.add_parser("check", help="every problem of an issue with its file and line, and each edition's weight")
     p.add_argument("issue_dir", metavar="ISSUE_DIR", type=Path)
     _templates_option(p)
     p.set_defaults(handler=check)
@@ -38,24 +38,43 @@ def build(args, cfg: Config) -> int:
     from bulletin.render.build import build_issue
 
     result = build_issue(args.issue_dir, cfg, args.out, templates_dir=args.templates)
-    for warning in dict.fromkeys(w for ed in result.editions for w in ed.warnings):
-        print(f"warning: {warning}", file=sys.stderr)
+    for problem in result.problems:
+        print_problem(problem, sys.stderr)
     for path in result.written:
         print(path)
     return 0
 
 
 def check(args, cfg: Config) -> int:
+    from bulletin.i18n import Message
     from bulletin.render.check import check_issue
 
-    problems = check_issue(args.issue_dir, cfg, templates_dir=args.templates)
-    for problem in problems:
-        print(problem)
-    if problems:
-        print(f"{len(problems)} problem(s) in {args.issue_dir}", file=sys.stderr)
-        return 1
-    print(f"ok: {args.issue_dir}")
-    return 0
+    report = check_issue(args.issue_dir, cfg, templates_dir=args.templates)
+    for problem in report.problems:
+        print_problem(problem, sys.stdout)
+    for w in report.weights:
+        print(Message("check.weight", language=w.language, kb=_kb(w.total), html_kb=_kb(w.html_bytes),
+                      images_kb=_kb(w.image_bytes), count=len(w.images)))
+    if not report.problems:
+        print(Message("check.ok", path=args.issue_dir))
+        return 0
+    print(Message("check.summary", path=args.issue_dir, errors=len(report.errors), warnings=len(report.warnings)),
+          file=sys.stderr)
+    return 1 if report.errors else 0
+
+
+def print_problem(problem, stream) -> None:
+    """`FILE:LINE: error: WHAT`, and the hint indented below it."""
+    from bulletin.content.problems import severity_label
+    from bulletin.i18n import catalogue, default_language
+
+    print(f"{problem.location}: {severity_label(problem.severity)} {problem.message}", file=stream)
+    if problem.hint is not None:
+        print(f"    {catalogue(default_language()).raw('check.hint')} {problem.hint}", file=stream)
+
+
+def _kb(n: int) -> int:
+    return (n + 1023) // 1024
 
 
 def preview(args, cfg: Config) -> int:

@@ -133,13 +133,13 @@ class _Loader:
             self.at(self.dir / NEWS_DIR).error(None, "content.news.none", hint=Message("hint.news.add"),
                                                blocking=False)
         images, replaced = self._image_record(parts, uses, languages)
-        if self.report.blocked:
+        if self.report.blocked or issue_date is None:
             return None
         editions = {lang: _with_images(ed, replaced) for lang, ed in editions.items()}
         return Issue(slug=slug, path=self.dir, date=issue_date, language=primary, languages=languages,
                      editions=editions, images=tuple(images))
 
-    def _issue_toml(self) -> tuple[str, date, dict[str, tuple[str, str]]] | None:
+    def _issue_toml(self) -> tuple[str, date | None, dict[str, tuple[str, str]]] | None:
         path = self.dir / ISSUE_FILE
         out = self.at(path)
         try:
@@ -205,8 +205,6 @@ class _Loader:
                 out.warning(lines.get(prefix + "preheader"), "content.preheader.long", field=prefix + "preheader",
                             key_name=_shown(prefix + "preheader"), length=len(preheader), limit=PREHEADER_LIMIT)
             subjects[lang] = (subject, preheader)
-        if issue_date is None or self.report.blocked and not toml.data:
-            return None
         return primary, issue_date, subjects
 
     def _date(self, data: dict, lines: dict[str, int], broken: set[str], out: FileReport) -> date | None:
@@ -405,8 +403,9 @@ class _Loader:
         ok = (parts.scheme in ("http", "https") and "." in parts.netloc and " " not in url) or (
             parts.scheme == "mailto" and "@" in parts.path)
         if not ok:
+            relative = not parts.scheme and not parts.netloc and " " not in url and url.strip()
             out.error(line, "content.link.malformed", field=key, link=url, blocking=False,
-                      hint=Message("hint.link.full"))
+                      hint=Message("hint.link.relative", name=url) if relative else Message("hint.link.full"))
 
     # -- editions ---------------------------------------------------------------------------------------------
     def _edition(self, lang: str, primary: str, subject_preheader: tuple[str, str], parts: dict):
@@ -455,12 +454,13 @@ class _Loader:
         tr: _Part = variants[lang]
         values = dict(original.values)
         values.update({k: v for k, v in tr.values.items() if v not in ("", None, {})})
-        for key in original.doc.meta:
+        compare = original.doc.ok and tr.doc.ok  # a file that did not read whole would report false gaps
+        for key in original.doc.meta if compare else ():
             if key not in tr.doc.meta and original.values.get(key):
                 tr.out.warning(None, "content.translation.missing_key", field=key, key_name=key,
                                original=original.out.file, language=lang, primary=primary,
                                hint=Message("hint.translation.add", example=f"{key}: …"))
-        for key in tr.doc.meta:
+        for key in tr.doc.meta if compare else ():
             if key not in original.doc.meta and tr.values.get(key):
                 tr.out.warning(tr.line(key), "content.translation.extra_key", field=key, key_name=key,
                                original=original.out.file, primary=primary)

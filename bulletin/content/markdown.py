@@ -60,5 +60,5 @@ def raw_html(body: str, first_line: int) -> Iterator[tuple[int, str]]:
             for tok in block.children:
                 if tok.type in ("softbreak", "hardbreak"):
                     line += 1
-                elif tok.type == "html_inline":
+                elif tok.type == "html_inline" and not tok.content.startswith("</"):
                     yield line, tok.content[:60]
