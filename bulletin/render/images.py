@@ -99,7 +99,7 @@ def publish_image(issue_dir: Path | Issue, name: str, *, width: int | None = Non
 def icon_path(templates_dir: Path, name: str) -> Path:
     folder = (Path(templates_dir) / ICONS_DIR).resolve()
     path = (folder / name).resolve()
-    if not _NAME_RE.match(name) or path.parent != folder or not path.is_file():
+    if not _NAME_RE.match(name) or not name.endswith(".png") or path.parent != folder or not path.is_file():
         raise ContentError(Message("image.no_such", name=name), where=folder)
     return path
 
