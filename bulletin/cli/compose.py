@@ -10,6 +10,15 @@ from bulletin.config import Config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("new", help="a new issue folder from the commented starter (French, with an English edition)",
+                       description="Create DIR/SLUG (default DIR: issues/) from the starter: issue.toml, director.md, "
+                       "news/01-exemple.md, highlights.md, their English editions (*.en.md) and two stand-in images. "
+                       "Every front matter key is shown with an example and a comment.")
+    p.add_argument("slug", metavar="SLUG", help="the folder name, also the issue's web address: e.g. 2026-12")
+    p.add_argument("--dir", metavar="DIR", type=Path, default=Path("issues"), help="where to create it (default: issues/)")
+    _templates_option(p)
+    p.set_defaults(handler=new)
+
     p = sub.add_parser("build", help="render an issue to DIR/<slug>.<lang>.html and .txt")
     p.add_argument("issue_dir", metavar="ISSUE_DIR", type=Path)
     p.add_argument("--out", metavar="DIR", type=Path, default=Path("build"), help="output folder (default: build/)")
@@ -32,6 +41,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _templates_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--templates", metavar="DIR", type=Path, default=None,
                    help="a customised copy of the email templates (default: the templates/ folder)")
+
+
+def new(args, cfg: Config, today=None) -> int:
+    from datetime import date
+
+    from bulletin.content.starter import create_issue
+    from bulletin.i18n import Message
+    from bulletin.render.pipeline import TEMPLATES_DIR
+
+    starter = Path(args.templates or TEMPLATES_DIR) / "starter"
+    folder, files = create_issue(args.dir, args.slug, cfg, starter, today=today or date.today())
+    print(Message("new.created", path=folder))
+    for path in files:
+        print(f"  {path}")
+    print(Message("new.next", path=folder))
+    return 0
 
 
 def build(args, cfg: Config) -> int:
