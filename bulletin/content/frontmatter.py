@@ -156,8 +156,9 @@ def _read_yaml(head: list[str], offset: int, doc: Document, out: FileReport) -> 
         if isinstance(value, dict):
             for sub_key, sub_line in _nested_lines(head, line):
                 doc.lines.setdefault(f"{key}.{sub_key}", sub_line + offset)
-    for key, line, first in duplicates:
-        out.error(line + offset, "content.fm.duplicate", key_name=key, first=first + offset,
+    for key, line, first in duplicates:  # inside a mapping such as facts: the field is the key that holds it
+        owner = max(((at, k) for k, at, _ in pairs if k is not None and at <= line), default=(0, None))[1]
+        out.error(line + offset, "content.fm.duplicate", field=owner, key_name=key, first=first + offset,
                   hint=Message("hint.fm.keep_one"))
         doc.ok = False
 

@@ -91,6 +91,7 @@ def check_issue(issue_dir: Path, cfg: Config, *, templates_dir: Path | None = No
                             hint=Message("hint.host.logo" if ref.role is ImageRole.LOGO else "hint.host.image"))
     weights = []
     sizes: dict[str, int] = {}
+    reported: set[str] = set()
     for lang in issue.languages:
         try:
             edition = render_edition(issue, lang, cfg, templates_dir=tdir)
@@ -100,6 +101,9 @@ def check_issue(issue_dir: Path, cfg: Config, *, templates_dir: Path | None = No
         report.problems.extend(edition.warnings)
         for url, tag in _remote_resources(edition.html):
             host = urlsplit(url).netloc.lower()
+            if url in reported:
+                continue
+            reported.add(url)
             if host and host != own_host and not any(ref.src == url for ref in issue.images):
                 report.at(tdir).error(None, "check.host.template", tag=tag, url=url, host=host, own=own_host or "?",
                                       blocking=False, hint=Message("hint.host.template"))
