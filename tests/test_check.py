@@ -216,7 +216,7 @@ def test_a_french_terminal_reads_check_in_french(tmp_path, capsys, monkeypatch):
 def test_build_still_names_the_first_blocking_problem_in_one_line(tmp_path):
     with pytest.raises(ContentError) as e:
         load_issue(write_issue(tmp_path, {**MINIMAL, "news/01-bamako.md": "---\ntitle: Mali: x\n---\nT\n"}), Config())
-    assert str(e.value).endswith('01-bamako.md:2: invalid YAML front matter: mapping values are not allowed here — '
+    assert str(e.value).endswith('01-bamako.md:2: invalid YAML front matter: mapping values are not allowed in this context — '
                                  'the value contains a colon: put it between double quotes: title: "Mali: x"')
 
 
