@@ -245,3 +245,18 @@ def test_a_logo_or_a_template_on_another_host_fails_check(tmp_path, make_config)
     report = check_issue(tmp_path / "2024-01", Config(), templates_dir=tdir)
     p = one(report.errors, "check.host.template")
     assert p.message.values["url"] == "https://img.example.com/bg.jpg" and p.path == str(tdir)
+
+
+@pytest.mark.parametrize("name, text, line, hint", [
+    ("news/01-bamako.md", "---\ntitle: T\nfacts:\n\tDurée: 9 mois\n---\nx\n", 4, "indent with spaces, not tabs"),
+    ("news/01-bamako.md", '---\ntitle: "Le projet\nplace: Kayes\n---\nx\n', 2, "close the quote opened on this line"),
+    ("news/01-bamako.md", "---\ntitle: T\n  place: Kayes\n---\nx\n", 3,
+     "keys start at the beginning of the line; only the lines under facts: are indented"),
+    ("issue.toml", 'subject = Bulletin de décembre\npreheader = "P"\ndate = 2024-01-31\n', 1,
+     'put text between double quotes: subject = "Bulletin de décembre"'),
+    ("issue.toml", 'subject: "Bulletin"\npreheader = "P"\ndate = 2024-01-31\n', 1,
+     "in issue.toml a key and its value are joined by '=': subject = \"Bulletin\""),
+])
+def test_other_slips_get_a_hint_at_their_line(tmp_path, name, text, line, hint):
+    found = [p for p in problems(tmp_path, {**MINIMAL, name: text}) if p.hint is not None and p.line == line]
+    assert [p.hint.render("en") for p in found if p.file == name][:1] == [hint], found
