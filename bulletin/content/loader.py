@@ -67,8 +67,7 @@ def load_issue(issue_dir: Path, cfg: Config) -> Issue:
     """Read an issue folder; raises ContentError (with file and line) when it cannot be built."""
     reading = read_issue(issue_dir, cfg)
     if reading.issue is None:
-        first = next(p for p in reading.problems if p.blocking)
-        raise ContentError(first.sentence(), where=first.path, line=first.line)
+        raise content_error(next(p for p in reading.problems if p.blocking))
     return reading.issue
 
 

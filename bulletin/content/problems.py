@@ -45,7 +45,7 @@ class Problem:
     def hint_text(self, language: str | None = None) -> str | None:
         return self.hint.render(language) if self.hint is not None else None
 
-    def sentence(self, language: str | None = None) -> Message:
+    def sentence(self) -> Message:
         """The message with its hint, as one message (for one-line errors)."""
         if self.hint is None:
             return self.message
