@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bulletin.config import Config
-from bulletin.content.loader import Reading, read_issue
+from bulletin.content.loader import read_issue
 from bulletin.errors import ContentError
 from bulletin.i18n import Message
 
@@ -48,9 +48,9 @@ def manifest(folder: Path, paths: tuple[Path, ...] | list[Path]) -> str:
     return "".join(line for _key, line in sorted(lines))
 
 
-def of_reading(folder: Path, reading: Reading) -> Fingerprint:
-    """The fingerprint of the files a reading of the folder went through."""
-    text = manifest(Path(folder), reading.sources)
+def of_files(folder: Path, sources: tuple[Path, ...] | list[Path]) -> Fingerprint:
+    """The fingerprint of these files of the folder (those a reading went through: `Reading.sources`)."""
+    text = manifest(Path(folder), sources)
     files = tuple(line.split("  ", 1)[1] for line in text.splitlines())
     return Fingerprint(hashlib.sha256(text.encode("utf-8")).hexdigest(), files)
 
@@ -60,4 +60,4 @@ def fingerprint(issue_dir: Path, cfg: Config) -> Fingerprint:
     folder = Path(issue_dir)
     if not folder.is_dir():
         raise ContentError(Message("content.folder.missing"), where=folder)
-    return of_reading(folder, read_issue(folder, cfg))
+    return of_files(folder, read_issue(folder, cfg).sources)

@@ -48,6 +48,7 @@ def delivery_figures(session: Session, send_id: int) -> dict:
         "id": send.id, "issue": send.issue_slug, "list": slug, "state": send.state,
         "scheduled_at": send.scheduled_at, "started_at": send.started_at, "finished_at": send.finished_at,
         "total": send.total, "by_status": {str(k): v for k, v in by_status.items()},
+        "waiting": send.waiting, "waiting_since": send.waiting_since, "issue_dir": send.issue_dir,
         "failure_reasons": [(r or "", n) for r, n in reasons], "unsubscribed": unsubscribed or 0,
     }
 
@@ -92,7 +93,7 @@ def all_sends_figures(session: Session) -> list[dict]:
     person, newest first: four GROUP BY queries whatever the number of sends (the sends page)."""
     sends = session.execute(
         select(Send.id, Send.issue_slug, MailingList.slug, Send.state, Send.scheduled_at, Send.started_at,
-               Send.finished_at, Send.total)
+               Send.finished_at, Send.total, Send.waiting, Send.waiting_since, Send.issue_dir)
         .join(MailingList, MailingList.id == Send.list_id).order_by(Send.id.desc())
     ).all()
     by_status: dict[int, dict[str, int]] = {}
@@ -116,11 +117,12 @@ def all_sends_figures(session: Session) -> list[dict]:
         .group_by(Event.send_id)
     ).all())
     out = []
-    for send_id, slug, list_slug, state, scheduled_at, started_at, finished_at, total in sends:
+    for send_id, slug, list_slug, state, scheduled_at, started_at, finished_at, total, waiting, since, folder in sends:
         counts = people.get(send_id, {})
         out.append({
             "id": send_id, "issue": slug, "list": list_slug, "state": state, "scheduled_at": scheduled_at,
-            "started_at": started_at, "finished_at": finished_at, "total": total,
+            "started_at": started_at, "finished_at": finished_at, "total": total, "waiting": waiting,
+            "waiting_since": since, "issue_dir": folder,
             "by_status": by_status.get(send_id, {}), "unsubscribed": counts.get(EventKind.UNSUBSCRIBE, 0),
             "bounced_hard": counts.get(EventKind.BOUNCE_HARD, 0), "bounced_soft": soft_only.get(send_id, 0),
             "complaints": counts.get(EventKind.COMPLAINT, 0),
