@@ -87,6 +87,14 @@ def following(cfg, m: Month) -> Month:
     return month(cfg, year + number // 12, number % 12 + 1)
 
 
+def cron_fields(cfg) -> dict | None:
+    """The monthly job's APScheduler cron fields (the same day and time as `month`), or None without a schedule."""
+    if not cfg.schedule.enabled:
+        return None
+    hour, minute = cfg.schedule.hour_minute
+    return {"day": cfg.schedule.month_day.cron(), "hour": hour, "minute": minute}
+
+
 def next_send(cfg, now: dt.datetime) -> Month | None:
     """The next monthly send after `now` (this month's if its time has not come), or None without a schedule."""
     if not cfg.schedule.enabled:
@@ -276,4 +284,5 @@ def describe(cfg, state: IssueApproval) -> Message:
     return _why(cfg, state)
 
 
-__all__ = ["Month", "Step", "MonthlyStatus", "tick", "status", "next_send", "month", "month_of", "describe"]
+__all__ = ["Month", "Step", "MonthlyStatus", "tick", "status", "next_send", "month", "month_of", "describe",
+           "cron_fields"]

@@ -11,6 +11,7 @@ written after it is only its wake-up call, and the worker starts any due send wh
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ from bulletin.services.store import Store, UnitOfWork
 from bulletin.states import SendState, WaitReason
 from bulletin.store import queries
 from bulletin.store.addresses import normalise_email
+from bulletin.store.models import utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -235,9 +239,28 @@ def deliver(store: Store, cfg, send_id: int, *, progress: Callable[[str], None] 
                         on_wait=on_wait)
 
 
-def work(store: Store, cfg, *, drain: bool, stop, on_send_done: Callable | None = None) -> None:
-    """`bulletin worker`: fire scheduled sends and deliver unfinished ones, until `stop` (or, with `drain`,
-    until nothing is due)."""
-    from bulletin.deliver.worker import run_worker
+def work(store: Store, cfg, *, drain: bool, stop, on_send_done: Callable | None = None,
+         clock: Callable[[], dt.datetime] | None = None, mail: notices.SendMail | None = None) -> None:
+    """`bulletin worker`: at every pass, run the monthly schedule and start the scheduled sends that came due
+    and may go (`start_due`); deliver unfinished sends; until `stop` (or, with `drain`, until nothing is due).
 
-    run_worker(store.engine, cfg, drain=drain, stop=stop, on_send_done=on_send_done)
+    `clock` gives the time the schedule decides by (default: the wall clock), so a test can run a month."""
+    from bulletin.deliver.worker import run_worker
+    from bulletin.services import monthly
+
+    now = clock or utcnow
+
+    def start_due_now() -> None:
+        at = now()
+        # A mail server that is down must not stop the deliveries: the step is tried again at the next pass.
+        try:
+            monthly.tick(store, cfg, at, mail=mail)
+        except Exception:
+            log.exception("monthly schedule: this pass failed; trying again at the next one")
+        try:
+            start_due(store, cfg, at, mail=mail)
+        except Exception:
+            log.exception("scheduled sends: this pass failed; trying again at the next one")
+
+    run_worker(store.engine, cfg, drain=drain, stop=stop, on_send_done=on_send_done, start_due=start_due_now,
+               monthly=monthly.cron_fields(cfg))
