@@ -243,7 +243,7 @@ def _print_monthly(store, cfg: Config) -> None:
     print(f"  {monthly.describe(cfg, state.approval)}")
     for line in state.log:
         print(t(f"cli.status.monthly_{line.step}", month=line.month, send_id=line.send_id,
-                detail=line.detail, **_local(cfg, line.at)))
+                detail=monthly.why(line.detail), **_local(cfg, line.at)))
 
 
 def _utcnow():

@@ -5,7 +5,8 @@
 - At the time: approved and unchanged since, it is checked, rendered, published and sent; otherwise nothing is
   sent and the team gets an alert. Approved later the same day, it goes then.
 - A day on which no worker ran is made up when one starts the same day, never on a later day: then the team is
-  told that nothing was sent (an issue a week late is better sent by a person who decided so).
+  told that nothing was sent, if the month's folder exists (an issue a week late is better sent by a person who
+  decided so).
 - An issue already sent or scheduled to the list (by `bulletin send`) is not sent again.
 
 Everything is decided by `tick(store, cfg, now)`: a function of the time it is given and of what the database
@@ -177,7 +178,9 @@ def _on_or_after_the_day(store: Store, cfg, m: Month, now: dt.datetime, mail) ->
     if existing_id is not None:
         return _record_existing(store, m, now, existing_id)
     if not m.same_day(cfg, now):
-        if recorded & {ScheduleStep.ALERT, ScheduleStep.MISSED}:
+        # Said once, and only about an issue someone prepared: a schedule set up after the day, in a month with
+        # no folder, has nothing to report.
+        if recorded & {ScheduleStep.ALERT, ScheduleStep.MISSED} or not m.folder.is_dir():
             return []
         values = _values(cfg, m)
         return _record(store, m, ScheduleStep.MISSED, now, "", lambda send: notices.mail_team(
@@ -276,6 +279,13 @@ def status(store: Store, cfg, now: dt.datetime) -> MonthlyStatus | None:
     return MonthlyStatus(upcoming, state, tuple(log))
 
 
+def why(detail: str) -> Message | str:
+    """A logged reason (an ApprovalState or WaitReason value) in a few words, for `bulletin status`."""
+    if detail in ("not_approved", "changed", "missing", "errors"):
+        return Message(f"monthly.why.{detail}")
+    return detail
+
+
 def describe(cfg, state: IssueApproval) -> Message:
     """One line on where the issue stands, for `bulletin status`."""
     if state.state is ApprovalState.APPROVED:
@@ -285,4 +295,4 @@ def describe(cfg, state: IssueApproval) -> Message:
 
 
 __all__ = ["Month", "Step", "MonthlyStatus", "tick", "status", "next_send", "month", "month_of", "describe",
-           "cron_fields"]
+           "cron_fields", "why"]
