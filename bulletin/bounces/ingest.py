@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bulletin import i18n
 from bulletin.bounces import policy, verp
 from bulletin.bounces.parse import Failure, Kind, Report, Skip, parse_report
 from bulletin.bounces.sources import MailboxMessage
 from bulletin.config import Config
-from bulletin.i18n import Message as Text
 from bulletin.states import EventKind
 from bulletin.store import bounces as store
 from bulletin.store.db import session_scope
@@ -69,7 +69,7 @@ class Explained:
     where: str
     message_id: str = ""
     #: the recogniser's trace, then the outcome of each failure
-    lines: list[Text] = field(default_factory=list)
+    lines: list[i18n.Message] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class Target:
     subscriber: Subscriber
     send: Send | None
     #: how the subscriber was found, for --explain
-    how: Text | None = None
+    how: i18n.Message | None = None
 
 
 def _source_key(report: Report, raw: bytes) -> str:
@@ -103,7 +103,7 @@ def _verp_target(session: Session, cfg: Config, secret: bytes, report: Report) -
             continue
         subscriber = store.subscriber(session, decoded.subscriber_id)
         if subscriber is not None:
-            how = Text("bounces.outcome.verp", address=address, email=subscriber.email)
+            how = i18n.Message("bounces.outcome.verp", address=address, email=subscriber.email)
             return Target(subscriber, store.send(session, decoded.send_id), how)
     return None
 
@@ -142,7 +142,7 @@ def ingest_report(
         if target is None:
             summary.unmatched += 1
             key = "bounces.outcome.unmatched" if cfg.bounces.match_by_address else "bounces.outcome.verp_only"
-            said.append(Text(key, address=failure.address or "-"))
+            said.append(i18n.Message(key, address=failure.address or "-"))
             continue
         if target.how is not None:
             said.append(target.how)
@@ -154,7 +154,7 @@ def ingest_report(
             kind = EventKind.BOUNCE_HARD if failure.hard else EventKind.BOUNCE_SOFT
         if store.event_recorded(session, target.subscriber.id, kind, source):
             summary.duplicates += 1
-            said.append(Text("bounces.outcome.duplicate", address=target.subscriber.email))
+            said.append(i18n.Message("bounces.outcome.duplicate", address=target.subscriber.email))
             continue
         if kind == EventKind.COMPLAINT:
             summary.complaints += 1
@@ -192,7 +192,7 @@ def ingest(
             # Never fetched or parsed: a huge message is junk, and reading it could exhaust memory.
             summary.skipped[Skip.TOO_LARGE] += 1
             if explained is not None:
-                explained.lines.append(Text("bounces.explain.too_large", size=message.size, limit=max_bytes))
+                explained.lines.append(i18n.Message("bounces.explain.too_large", size=message.size, limit=max_bytes))
             message.done()
             if explain is not None and explained is not None:
                 explain(explained)

@@ -16,7 +16,7 @@ from email.message import Message
 from email.parser import BytesParser
 from enum import StrEnum
 
-from bulletin.i18n import Message as Text
+from bulletin import i18n
 
 
 class Kind(StrEnum):
@@ -62,7 +62,7 @@ class Failure:
     reason: str = ""
     rule: Rule = Rule.DSN
     #: how it was found and classed, for `bulletin bounces ingest --explain`
-    why: Text | None = field(default=None, compare=False)
+    why: i18n.Message | None = field(default=None, compare=False)
 
     @property
     def detail(self) -> str:
@@ -81,21 +81,21 @@ class Report:
     #: headers of the returned original message (X-Bulletin-Send, To, Message-ID), when it came back
     original: Message | None = None
     #: what was recognised and why, or why it was skipped, in order
-    trace: list[Text] = field(default_factory=list)
+    trace: list[i18n.Message] = field(default_factory=list)
 
 
-def skipped(reason: Skip, why: Text, message_id: str = "", trace: list[Text] | None = None) -> Report:
+def skipped(reason: Skip, why: i18n.Message, message_id: str = "", trace: list[i18n.Message] | None = None) -> Report:
     return Report(Kind.SKIPPED, message_id=message_id, skipped=reason, trace=[*(trace or []), why])
 
 
 def parse_report(raw: bytes, max_bytes: int = 1_048_576) -> Report:
     """Read one message of the bounce mailbox. Never raises for what a mailbox may contain."""
     if len(raw) > max_bytes:
-        return skipped(Skip.TOO_LARGE, Text("bounces.explain.too_large", size=len(raw), limit=max_bytes))
+        return skipped(Skip.TOO_LARGE, i18n.Message("bounces.explain.too_large", size=len(raw), limit=max_bytes))
     try:
         msg = BytesParser(policy=policy.compat32).parsebytes(raw)
     except (MessageError, UnicodeError, LookupError, ValueError) as e:  # the email package on broken bytes
-        return skipped(Skip.MALFORMED, Text("bounces.explain.malformed.unreadable", problem=f"{type(e).__name__}: {e}"))
+        return skipped(Skip.MALFORMED, i18n.Message("bounces.explain.malformed.unreadable", problem=f"{type(e).__name__}: {e}"))
     from bulletin.bounces.recognise import recognise
 
     return recognise(msg)

@@ -12,8 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bulletin import i18n
 from bulletin.config import Bounces
-from bulletin.i18n import Message as Text
 from bulletin.states import EventKind, SubscriberStatus
 from bulletin.store import bounces as store
 from bulletin.store.models import utcnow
@@ -29,7 +29,7 @@ class Applied:
     """What the policy did with one bounce or complaint, and the words that say it (for --explain)."""
 
     marked: bool
-    said: Text
+    said: i18n.Message
 
 
 def mark_bounced(session: Session, subscriber: Subscriber, source: str, now: dt.datetime) -> bool:
@@ -60,15 +60,15 @@ def apply_bounce(
     address = subscriber.email
     if hard:
         if mark_bounced(session, subscriber, source, now):
-            return Applied(True, Text("bounces.outcome.marked_bounced", address=address))
-        return Applied(False, Text("bounces.outcome.already", address=address, status=subscriber.status))
+            return Applied(True, i18n.Message("bounces.outcome.marked_bounced", address=address))
+        return Applied(False, i18n.Message("bounces.outcome.already", address=address, status=subscriber.status))
     count = store.soft_bounces_since(session, subscriber.id, now - dt.timedelta(days=rules.soft_window_days))
     values = {"address": address, "count": count, "limit": rules.soft_limit, "days": rules.soft_window_days}
     if count >= rules.soft_limit:
         if mark_bounced(session, subscriber, source, now):
-            return Applied(True, Text("bounces.outcome.soft_marked", **values))
-        return Applied(False, Text("bounces.outcome.already", address=address, status=subscriber.status))
-    return Applied(False, Text("bounces.outcome.soft", **values))
+            return Applied(True, i18n.Message("bounces.outcome.soft_marked", **values))
+        return Applied(False, i18n.Message("bounces.outcome.already", address=address, status=subscriber.status))
+    return Applied(False, i18n.Message("bounces.outcome.soft", **values))
 
 
 def apply_complaint(
@@ -87,6 +87,6 @@ def apply_complaint(
     store.record_event(session, subscriber.id, EventKind.COMPLAINT, detail=detail, source=source, at=now,
                        send_id=send_id, list_id=list_id)
     if subscriber.status == SubscriberStatus.COMPLAINED:
-        return Applied(False, Text("bounces.outcome.already", address=subscriber.email, status=subscriber.status))
+        return Applied(False, i18n.Message("bounces.outcome.already", address=subscriber.email, status=subscriber.status))
     store.set_complained(session, subscriber, source, now)
-    return Applied(True, Text("bounces.outcome.complained", address=subscriber.email))
+    return Applied(True, i18n.Message("bounces.outcome.complained", address=subscriber.email))

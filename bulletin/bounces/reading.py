@@ -70,7 +70,7 @@ def decoded_header(msg: Message, name: str) -> str:
         return raw
 
 
-def address(field_value: str) -> str:
+def field_address(field_value: str) -> str:
     """`rfc822; user@example.org` (DSN and ARF recipient fields) or a plain address, without brackets."""
     _type, sep, rest = field_value.partition(";")
     value = rest if sep else field_value

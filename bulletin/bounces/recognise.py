@@ -20,14 +20,14 @@ import logging
 import re
 from dataclasses import dataclass
 from email.message import Message
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 
 import flufl.bounce
 
+from bulletin import i18n
 from bulletin.bounces import evidence, phrases
 from bulletin.bounces.parse import Failure, Kind, Report, Rule, Skip, skipped
-from bulletin.bounces.reading import NOT_RECIPIENTS, Notice, address, addresses_in, header
-from bulletin.i18n import Message as Text
+from bulletin.bounces.reading import NOT_RECIPIENTS, Notice, addresses_in, field_address, header
 
 # flufl.bounce logs a traceback for each message it cannot read; we say why in the report instead.
 logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
@@ -49,10 +49,10 @@ def recognise(msg: Message) -> Report:
     notice = Notice(msg)
     message_id = notice.message_id
     if not msg.keys():
-        return skipped(Skip.MALFORMED, Text("bounces.explain.malformed.no_headers"), message_id)
+        return skipped(Skip.MALFORMED, i18n.Message("bounces.explain.malformed.no_headers"), message_id)
     spam = _spam_flag(msg)
     if spam:
-        return skipped(Skip.SPAM, Text("bounces.explain.spam", header=spam[0], value=spam[1]), message_id)
+        return skipped(Skip.SPAM, i18n.Message("bounces.explain.spam", header=spam[0], value=spam[1]), message_id)
     complaint = _complaint(notice)
     if complaint is not None:
         complaint.message_id = message_id
@@ -84,106 +84,107 @@ def _complaint(notice: Notice) -> Report | None:
     fields = blocks[0] if blocks else Message()
     feedback_type = header(fields, "feedback-type").lower()
     if feedback_type not in COMPLAINT_TYPES:
-        return skipped(Skip.NOT_A_COMPLAINT, Text("bounces.explain.not_a_complaint", type=feedback_type or "-"))
-    recipient = address(header(fields, "original-rcpt-to"))
+        return skipped(Skip.NOT_A_COMPLAINT, i18n.Message("bounces.explain.not_a_complaint", type=feedback_type or "-"))
+    recipient = field_address(header(fields, "original-rcpt-to"))
     if not recipient and notice.original is not None:
         recipient = parseaddr(header(notice.original, "to"))[1]
     reason = "; ".join(
         f"{name}: {header(fields, name)}" for name in ("feedback-type", "user-agent", "source-ip") if header(fields, name)
     )
-    why = Text("bounces.explain.complaint", address=recipient or "-", type=feedback_type)
+    why = i18n.Message("bounces.explain.complaint", address=recipient or "-", type=feedback_type)
     report = Report(Kind.COMPLAINT, failures=[Failure(recipient, True, reason=reason, rule=Rule.ARF, why=why)])
     report.trace.append(why)
-    mail_from = address(header(fields, "original-mail-from"))
+    mail_from = field_address(header(fields, "original-mail-from"))
     if mail_from:
         report.envelope.append(mail_from)
     return report
 
 
 def _read_report(notice: Notice) -> Report:
-    trace: list[Text] = []
+    trace: list[i18n.Message] = []
     dsn = _from_delivery_report(notice, trace)
     if dsn is not None:
         return dsn
     from_system = notice.mail_system
     if not (notice.has_report or from_system):
         return _not_from_a_mail_system(notice, trace)
-    trace.append(Text("bounces.explain.sender", why=from_system or "multipart/report"))
+    trace.append(i18n.Message("bounces.explain.sender", why=from_system or "multipart/report"))
     challenge = None if notice.has_report else phrases.tables().first(notice.folded_words, "challenge")
     if challenge is not None:
         p = challenge.phrase
-        return skipped(Skip.CHALLENGE, Text("bounces.explain.challenge", words=p.text, language=p.language),
+        return skipped(Skip.CHALLENGE, i18n.Message("bounces.explain.challenge", words=p.text, language=p.language),
                        trace=trace)
     delay = _delay_warning(notice)
     if delay is not None:
         return skipped(Skip.DELAY_WARNING, delay, trace=trace)
     known = _from_flufl(notice, trace)
-    if isinstance(known, Text):
+    if isinstance(known, i18n.Message):
         return skipped(Skip.DELAY_WARNING, known, trace=trace)
     failures = known or _from_words(notice) or _from_returned_headers(notice, trace)
     if failures:
         return Report(Kind.BOUNCE, failures=failures, trace=trace + [f.why for f in failures if f.why is not None])
     if notice.defects:
-        return skipped(Skip.MALFORMED, Text("bounces.explain.malformed.defects", defects=", ".join(notice.defects)),
+        return skipped(Skip.MALFORMED, i18n.Message("bounces.explain.malformed.defects", defects=", ".join(notice.defects)),
                        trace=trace)
-    if known is None or notice.problems:
+    if notice.problems:
         # Unreadable for flufl.bounce or for us, and nothing else found: junk, with its named reason.
-        problem = "; ".join(notice.problems) or "flufl.bounce"
-        return skipped(Skip.MALFORMED, Text("bounces.explain.malformed.unreadable", problem=problem), trace=trace)
-    return skipped(Skip.NOT_A_BOUNCE, Text("bounces.explain.not_a_bounce.no_address"), trace=trace)
+        problem = "; ".join(notice.problems)
+        return skipped(Skip.MALFORMED, i18n.Message("bounces.explain.malformed.unreadable", problem=problem),
+                       trace=trace)
+    return skipped(Skip.NOT_A_BOUNCE, i18n.Message("bounces.explain.not_a_bounce.no_address"), trace=trace)
 
 
 # --- 1. junk that is no bounce at all -------------------------------------------------------------------------
 
-def _not_from_a_mail_system(notice: Notice, trace: list[Text]) -> Report:
+def _not_from_a_mail_system(notice: Notice, trace: list[i18n.Message]) -> Report:
     """A person, an autoresponder or a newsletter wrote this: bounce words in it never mark anybody."""
     if notice.defects:
-        return skipped(Skip.MALFORMED, Text("bounces.explain.malformed.defects", defects=", ".join(notice.defects)),
+        return skipped(Skip.MALFORMED, i18n.Message("bounces.explain.malformed.defects", defects=", ".join(notice.defects)),
                        trace=trace)
     tables = phrases.tables()
     words = notice.folded_words
     challenge = tables.first(words, "challenge")
     if challenge is not None:
         p = challenge.phrase
-        return skipped(Skip.CHALLENGE, Text("bounces.explain.challenge", words=p.text, language=p.language),
+        return skipped(Skip.CHALLENGE, i18n.Message("bounces.explain.challenge", words=p.text, language=p.language),
                        trace=trace)
     auto = _auto_reply(notice)
     if auto is not None:
         return skipped(Skip.AUTO_REPLY, auto, trace=trace)
     sender = notice.sender[1] or notice.sender[0] or "-"
-    return skipped(Skip.NOT_A_BOUNCE, Text("bounces.explain.not_a_bounce.person", sender=sender), trace=trace)
+    return skipped(Skip.NOT_A_BOUNCE, i18n.Message("bounces.explain.not_a_bounce.person", sender=sender), trace=trace)
 
 
-def _auto_reply(notice: Notice) -> Text | None:
+def _auto_reply(notice: Notice) -> i18n.Message | None:
     """RFC 3834 and the non-standard markers of out-of-office replies, then their words in any language."""
     msg = notice.msg
     for name in ("X-Autoreply", "X-Autorespond"):
         if msg.get(name) is not None:
-            return Text("bounces.explain.auto_reply.header", header=name, value=header(msg, name)[:80])
+            return i18n.Message("bounces.explain.auto_reply.header", header=name, value=header(msg, name)[:80])
     precedence = header(msg, "precedence").lower()
     if precedence == "auto_reply":
-        return Text("bounces.explain.auto_reply.header", header="Precedence", value=precedence)
+        return i18n.Message("bounces.explain.auto_reply.header", header="Precedence", value=precedence)
     submitted = header(msg, "auto-submitted")
     if submitted.lower().startswith("auto-replied"):
-        return Text("bounces.explain.auto_reply.header", header="Auto-Submitted", value=submitted[:80])
+        return i18n.Message("bounces.explain.auto_reply.header", header="Auto-Submitted", value=submitted[:80])
     tables = phrases.tables()
     subject = tables.first(phrases.fold(notice.subject), "auto_reply", subject=True)
     if subject is not None:
-        return Text("bounces.explain.auto_reply.subject", words=subject.phrase.text)
+        return i18n.Message("bounces.explain.auto_reply.subject", words=subject.phrase.text)
     words = tables.first(notice.folded_words, "auto_reply")
     if words is not None:
-        return Text("bounces.explain.auto_reply.words", words=words.phrase.text, language=words.phrase.language)
+        return i18n.Message("bounces.explain.auto_reply.words", words=words.phrase.text, language=words.phrase.language)
     return None
 
 
 # --- 2. the delivery report -----------------------------------------------------------------------------------
 
-def _from_delivery_report(notice: Notice, trace: list[Text]) -> Report | None:
+def _from_delivery_report(notice: Notice, trace: list[i18n.Message]) -> Report | None:
     """RFC 3464's per-recipient fields, wherever a server put them. None when the report has none to read."""
     blocks = [b for b in notice.report_blocks if "@" in _recipient(b)]
     if not blocks:
         if notice.has_report:
-            trace.append(Text("bounces.explain.report_without_recipients"))
+            trace.append(i18n.Message("bounces.explain.report_without_recipients"))
         return None
     failures: list[Failure] = []
     delayed: list[str] = []
@@ -212,52 +213,54 @@ def _from_delivery_report(notice: Notice, trace: list[Text]) -> Report | None:
         found = _graded(found)
         hard = found.hard if found is not None else True  # "Action: failed" is permanent by RFC 3464
         reason = diagnostic or _reason_lines(notice.words, near.at if near else -1, found)
-        why = _why(Text("bounces.explain.found.dsn", address=recipient), found, hard, default="dsn_failed")
+        why = _why(i18n.Message("bounces.explain.found.dsn", address=recipient), found, hard, default="dsn_failed")
         failures.append(Failure(recipient, hard, found.status if found else "", reason, Rule.DSN, why))
     if failures:
         return Report(Kind.BOUNCE, failures=failures, trace=trace + [f.why for f in failures])
     if delayed:
-        return skipped(Skip.DELAY_WARNING, Text("bounces.explain.delay.report", address=", ".join(delayed)), trace=trace)
+        return skipped(Skip.DELAY_WARNING, i18n.Message("bounces.explain.delay.report", address=", ".join(delayed)), trace=trace)
     recipient, action = other[0]
-    return skipped(Skip.NOT_A_BOUNCE, Text("bounces.explain.not_a_bounce.delivered", address=recipient, action=action),
+    return skipped(Skip.NOT_A_BOUNCE, i18n.Message("bounces.explain.not_a_bounce.delivered", address=recipient, action=action),
                    trace=trace)
 
 
 def _recipient(block: Message) -> str:
-    value = address(header(block, "original-recipient") or header(block, "final-recipient"))
+    value = field_address(header(block, "original-recipient") or header(block, "final-recipient"))
     if "@" not in value:
-        value = address(header(block, "final-recipient"))
+        value = field_address(header(block, "final-recipient"))
     return value
 
 
 # --- 3. a mail system's words ---------------------------------------------------------------------------------
 
-def _delay_warning(notice: Notice) -> Text | None:
+def _delay_warning(notice: Notice) -> i18n.Message | None:
     """A warning that the server is still trying, in any language of the tables: it marks nobody."""
     tables = phrases.tables()
     subject = tables.first(phrases.fold(notice.subject), "delay", subject=True)
     words = tables.first(notice.folded_words, "delay")
     if words is not None:
         p = words.phrase
-        return Text("bounces.explain.delay.words", words=p.text, language=p.language)
+        return i18n.Message("bounces.explain.delay.words", words=p.text, language=p.language)
     if subject is not None and tables.first(notice.folded_words, "permanent") is None:
-        return Text("bounces.explain.delay.subject", words=subject.phrase.text)
+        return i18n.Message("bounces.explain.delay.subject", words=subject.phrase.text)
     return None
 
 
-def _from_flufl(notice: Notice, trace: list[Text]) -> list[Failure] | Text | None:
+def _from_flufl(notice: Notice, trace: list[i18n.Message]) -> list[Failure] | i18n.Message | None:
     """The plain-text formats flufl.bounce knows (qmail, Exim, old Postfix, Yahoo, Netscape, ...), as Mailman
-    reads them; a Text when it reads a delay warning; None when it failed on this message (malformed headers
+    reads them; a i18n.Message when it reads a delay warning; None when it failed on this message (malformed headers
     or parts)."""
     try:
         temporary, permanent = flufl.bounce.all_failures(notice.msg)
     except (IndexError, TypeError, AttributeError, UnicodeError, LookupError, ValueError) as e:
         # Its detectors index and decode headers without checks: malformed input raises these.
-        trace.append(Text("bounces.explain.malformed.flufl", error=f"{type(e).__name__}: {e}"[:200]))
+        error = f"{type(e).__name__}: {e}"[:200]
+        trace.append(i18n.Message("bounces.explain.malformed.flufl", error=error))
+        notice.problems.append(f"flufl.bounce: {error}")
         return None
     if temporary and not permanent:
         listed = ", ".join(sorted(a.decode("ascii", "replace") for a in temporary))
-        return Text("bounces.explain.delay.flufl", address=listed)
+        return i18n.Message("bounces.explain.delay.flufl", address=listed)
     failures = []
     for raw in sorted(permanent):
         address = raw.decode("ascii", "replace")
@@ -266,7 +269,7 @@ def _from_flufl(notice: Notice, trace: list[Text]) -> list[Failure] | Text | Non
         near = _evidence_for(notice, address)
         graded = _graded(near.evidence) if near is not None else None
         hard = graded.hard if graded is not None else True  # flufl.bounce reports it as a permanent failure
-        why = _why(Text("bounces.explain.found.flufl", address=address), graded, hard, default="flufl")
+        why = _why(i18n.Message("bounces.explain.found.flufl", address=address), graded, hard, default="flufl")
         at = near.at if near is not None else _first_place(notice.words, address)
         reason = _reason_lines(notice.words, at, graded)
         failures.append(Failure(address, hard, graded.status if graded else "", reason, Rule.FLUFL, why))
@@ -282,14 +285,14 @@ def _from_words(notice: Notice) -> list[Failure]:
             continue
         graded = _graded(near.evidence) or _graded(evidence.best(notice.words))
         hard = graded.hard if graded is not None else False  # a failure with no reason: soft, never on doubt
-        why = _why(Text("bounces.explain.found.text", address=address, words=near.evidence.words), graded, hard,
+        why = _why(i18n.Message("bounces.explain.found.text", address=address, words=near.evidence.words), graded, hard,
                    default="doubt")
         reason = _reason_lines(notice.words, near.at, near.evidence)
         failures.append(Failure(address, hard, graded.status if graded else "", reason, Rule.TEXT, why))
     return failures
 
 
-def _from_returned_headers(notice: Notice, trace: list[Text]) -> list[Failure]:
+def _from_returned_headers(notice: Notice, trace: list[i18n.Message]) -> list[Failure]:
     """The recipient of the returned original, when the server's words name none: only for a message that is
     plainly a failure notice (from a mail system, with failure words) and says why it failed."""
     original = notice.original
@@ -300,7 +303,7 @@ def _from_returned_headers(notice: Notice, trace: list[Text]) -> list[Failure]:
                      or tables.first(notice.folded_words, "failure"))
     found = _graded(evidence.best(notice.words))
     if failure_words is None or found is None:
-        trace.append(Text("bounces.explain.returned_headers.doubt"))
+        trace.append(i18n.Message("bounces.explain.returned_headers.doubt"))
         return []
     theirs = [a for a in addresses_in(original, "to") if a.lower() not in notice.own_addresses]
     rule, key = Rule.RETURNED_HEADERS, "bounces.explain.found.returned_headers"
@@ -309,10 +312,10 @@ def _from_returned_headers(notice: Notice, trace: list[Text]) -> list[Failure]:
         theirs = [a for a in received if a.lower() not in notice.own_addresses]
         rule, key = Rule.RECEIVED_FOR, "bounces.explain.found.received_for"
     if len(set(a.lower() for a in theirs)) != 1:
-        trace.append(Text("bounces.explain.returned_headers.ambiguous"))
+        trace.append(i18n.Message("bounces.explain.returned_headers.ambiguous"))
         return []
     address = theirs[0]
-    why = _why(Text(key, address=address), found, found.hard, default="doubt")
+    why = _why(i18n.Message(key, address=address), found, found.hard, default="doubt")
     return [Failure(address, found.hard, found.status, _evidence_lines(notice.words), rule, why)]
 
 
@@ -427,18 +430,18 @@ def _has_evidence(line: str) -> bool:
     return any(evidence.find(line, rank) is not None for rank in evidence.RANKS)
 
 
-def _why(found_text: Text, graded: evidence.Evidence | None, hard: bool, *, default: str) -> Text:
+def _why(found_text: i18n.Message, graded: evidence.Evidence | None, hard: bool, *, default: str) -> i18n.Message:
     """One line of the explanation: where the address was found, how it was classed, and the outcome."""
     if graded is None:
-        classed = Text(f"bounces.explain.class.{default}")
+        classed = i18n.Message(f"bounces.explain.class.{default}")
     elif graded.rank == "report":
-        classed = Text("bounces.explain.class.report", status=graded.status)
+        classed = i18n.Message("bounces.explain.class.report", status=graded.status)
     elif graded.rank == "code":
-        classed = Text("bounces.explain.class.code", status=graded.status)
+        classed = i18n.Message("bounces.explain.class.code", status=graded.status)
     elif graded.rank == "reply":
-        classed = Text("bounces.explain.class.reply", reply=graded.words, status=graded.status)
+        classed = i18n.Message("bounces.explain.class.reply", reply=graded.words, status=graded.status)
     else:
-        classed = Text("bounces.explain.class.phrase", words=graded.words, language=graded.language,
+        classed = i18n.Message("bounces.explain.class.phrase", words=graded.words, language=graded.language,
                        status=graded.status)
-    outcome = Text("bounces.explain.hard" if hard else "bounces.explain.soft")
-    return Text("bounces.explain.failure", found=found_text, classed=classed, outcome=outcome)
+    outcome = i18n.Message("bounces.explain.hard" if hard else "bounces.explain.soft")
+    return i18n.Message("bounces.explain.failure", found=found_text, classed=classed, outcome=outcome)
