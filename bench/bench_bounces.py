@@ -137,8 +137,8 @@ def recognition(folder: Path) -> None:
             soft_total += 1
             soft_right += (address.lower(), SOFT) in recorded
             soft_as_hard += address.lower() in hard_marked
-        expected_addresses = {a.lower() for a in case.hard + case.soft + (case.at_stake if case.expect == "complaint" else [])}
-        wrong_address += len(any_marked - expected_addresses)
+        named = case.hard + case.soft + (case.at_stake if case.expect == "complaint" else [])
+        wrong_address += len(any_marked - {a.lower() for a in named})
         if case.expect == "delay_warning":
             delay_total += 1
             delay_marked += bool(hard_marked)

@@ -95,7 +95,8 @@ def parse_report(raw: bytes, max_bytes: int = 1_048_576) -> Report:
     try:
         msg = BytesParser(policy=policy.compat32).parsebytes(raw)
     except (MessageError, UnicodeError, LookupError, ValueError) as e:  # the email package on broken bytes
-        return skipped(Skip.MALFORMED, i18n.Message("bounces.explain.malformed.unreadable", problem=f"{type(e).__name__}: {e}"))
+        why = i18n.Message("bounces.explain.malformed.unreadable", problem=f"{type(e).__name__}: {e}")
+        return skipped(Skip.MALFORMED, why)
     from bulletin.bounces.recognise import recognise
 
     return recognise(msg)

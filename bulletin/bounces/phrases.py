@@ -67,7 +67,7 @@ class Tables:
         self._subject = self._compile(subject, SUBJECT_CLASSES)
 
     @staticmethod
-    def _compile(phrases: list[Phrase], classes: tuple[str, ...]) -> dict[str, tuple[re.Pattern[str], dict[str, Phrase]]]:
+    def _compile(phrases: list[Phrase], classes: tuple[str, ...]) -> dict[str, tuple[re.Pattern[str], dict]]:
         out = {}
         for cls in classes:
             by_text: dict[str, Phrase] = {}

@@ -87,6 +87,7 @@ def apply_complaint(
     store.record_event(session, subscriber.id, EventKind.COMPLAINT, detail=detail, source=source, at=now,
                        send_id=send_id, list_id=list_id)
     if subscriber.status == SubscriberStatus.COMPLAINED:
-        return Applied(False, i18n.Message("bounces.outcome.already", address=subscriber.email, status=subscriber.status))
+        said = i18n.Message("bounces.outcome.already", address=subscriber.email, status=subscriber.status)
+        return Applied(False, said)
     store.set_complained(session, subscriber, source, now)
     return Applied(True, i18n.Message("bounces.outcome.complained", address=subscriber.email))

@@ -268,8 +268,8 @@ class Notice:
         return blocks
 
     def field_blocks(self, part: Message) -> list[Message]:
-        """The blocks of a message/delivery-status or message/feedback-report part: RFC 3464 fields, also when the part is base64 or quoted-printable (the email package then reads the
-        encoded text as headers) or when its blocks are not separated by blank lines."""
+        """The field blocks of a message/delivery-status or message/feedback-report part, also when the part is
+        base64 or quoted-printable (the email package then reads the encoded text as headers)."""
         payload = part.get_payload()
         encoding = header(part, "content-transfer-encoding").lower()
         if isinstance(payload, list):

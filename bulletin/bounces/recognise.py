@@ -36,9 +36,8 @@ logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
 COMPLAINT_TYPES = {"abuse", "fraud", "virus", "other"}
 #: How far around an address its reason is looked for, in characters of the server's words.
 WINDOW = 300
-_ADDRESS = re.compile(
-    r"[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
-)
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"[A-Za-z0-9.!#$%&*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+")
 # Lines that quote the original's sender, not a recipient: an address there is never a failure.
 _SENDER_LINE = re.compile(r"^\s*(from|sender|reply-to|return-path|de|von|expéditeur|remitente|remetente|da|van)\s*:",
                           re.IGNORECASE)
@@ -84,13 +83,13 @@ def _complaint(notice: Notice) -> Report | None:
     fields = blocks[0] if blocks else Message()
     feedback_type = header(fields, "feedback-type").lower()
     if feedback_type not in COMPLAINT_TYPES:
-        return skipped(Skip.NOT_A_COMPLAINT, i18n.Message("bounces.explain.not_a_complaint", type=feedback_type or "-"))
+        why = i18n.Message("bounces.explain.not_a_complaint", type=feedback_type or "-")
+        return skipped(Skip.NOT_A_COMPLAINT, why)
     recipient = field_address(header(fields, "original-rcpt-to"))
     if not recipient and notice.original is not None:
         recipient = parseaddr(header(notice.original, "to"))[1]
-    reason = "; ".join(
-        f"{name}: {header(fields, name)}" for name in ("feedback-type", "user-agent", "source-ip") if header(fields, name)
-    )
+    named = ("feedback-type", "user-agent", "source-ip")
+    reason = "; ".join(f"{name}: {header(fields, name)}" for name in named if header(fields, name))
     why = i18n.Message("bounces.explain.complaint", address=recipient or "-", type=feedback_type)
     report = Report(Kind.COMPLAINT, failures=[Failure(recipient, True, reason=reason, rule=Rule.ARF, why=why)])
     report.trace.append(why)
@@ -124,8 +123,7 @@ def _read_report(notice: Notice) -> Report:
     if failures:
         return Report(Kind.BOUNCE, failures=failures, trace=trace + [f.why for f in failures if f.why is not None])
     if notice.defects:
-        return skipped(Skip.MALFORMED, i18n.Message("bounces.explain.malformed.defects", defects=", ".join(notice.defects)),
-                       trace=trace)
+        return _malformed(notice, trace)
     if notice.problems:
         # Unreadable for flufl.bounce or for us, and nothing else found: junk, with its named reason.
         problem = "; ".join(notice.problems)
@@ -134,13 +132,17 @@ def _read_report(notice: Notice) -> Report:
     return skipped(Skip.NOT_A_BOUNCE, i18n.Message("bounces.explain.not_a_bounce.no_address"), trace=trace)
 
 
+def _malformed(notice: Notice, trace: list[i18n.Message]) -> Report:
+    why = i18n.Message("bounces.explain.malformed.defects", defects=", ".join(notice.defects))
+    return skipped(Skip.MALFORMED, why, trace=trace)
+
+
 # --- 1. junk that is no bounce at all -------------------------------------------------------------------------
 
 def _not_from_a_mail_system(notice: Notice, trace: list[i18n.Message]) -> Report:
     """A person, an autoresponder or a newsletter wrote this: bounce words in it never mark anybody."""
     if notice.defects:
-        return skipped(Skip.MALFORMED, i18n.Message("bounces.explain.malformed.defects", defects=", ".join(notice.defects)),
-                       trace=trace)
+        return _malformed(notice, trace)
     tables = phrases.tables()
     words = notice.folded_words
     challenge = tables.first(words, "challenge")
@@ -173,7 +175,8 @@ def _auto_reply(notice: Notice) -> i18n.Message | None:
         return i18n.Message("bounces.explain.auto_reply.subject", words=subject.phrase.text)
     words = tables.first(notice.folded_words, "auto_reply")
     if words is not None:
-        return i18n.Message("bounces.explain.auto_reply.words", words=words.phrase.text, language=words.phrase.language)
+        p = words.phrase
+        return i18n.Message("bounces.explain.auto_reply.words", words=p.text, language=p.language)
     return None
 
 
@@ -218,10 +221,11 @@ def _from_delivery_report(notice: Notice, trace: list[i18n.Message]) -> Report |
     if failures:
         return Report(Kind.BOUNCE, failures=failures, trace=trace + [f.why for f in failures])
     if delayed:
-        return skipped(Skip.DELAY_WARNING, i18n.Message("bounces.explain.delay.report", address=", ".join(delayed)), trace=trace)
+        why = i18n.Message("bounces.explain.delay.report", address=", ".join(delayed))
+        return skipped(Skip.DELAY_WARNING, why, trace=trace)
     recipient, action = other[0]
-    return skipped(Skip.NOT_A_BOUNCE, i18n.Message("bounces.explain.not_a_bounce.delivered", address=recipient, action=action),
-                   trace=trace)
+    why = i18n.Message("bounces.explain.not_a_bounce.delivered", address=recipient, action=action)
+    return skipped(Skip.NOT_A_BOUNCE, why, trace=trace)
 
 
 def _recipient(block: Message) -> str:
@@ -248,8 +252,8 @@ def _delay_warning(notice: Notice) -> i18n.Message | None:
 
 def _from_flufl(notice: Notice, trace: list[i18n.Message]) -> list[Failure] | i18n.Message | None:
     """The plain-text formats flufl.bounce knows (qmail, Exim, old Postfix, Yahoo, Netscape, ...), as Mailman
-    reads them; a i18n.Message when it reads a delay warning; None when it failed on this message (malformed headers
-    or parts)."""
+    reads them; the words of a delay warning when it reads one; None when it failed on this message (malformed
+    headers or parts)."""
     try:
         temporary, permanent = flufl.bounce.all_failures(notice.msg)
     except (IndexError, TypeError, AttributeError, UnicodeError, LookupError, ValueError) as e:
@@ -285,8 +289,8 @@ def _from_words(notice: Notice) -> list[Failure]:
             continue
         graded = _graded(near.evidence) or _graded(evidence.best(notice.words))
         hard = graded.hard if graded is not None else False  # a failure with no reason: soft, never on doubt
-        why = _why(i18n.Message("bounces.explain.found.text", address=address, words=near.evidence.words), graded, hard,
-                   default="doubt")
+        found = i18n.Message("bounces.explain.found.text", address=address, words=near.evidence.words)
+        why = _why(found, graded, hard, default="doubt")
         reason = _reason_lines(notice.words, near.at, near.evidence)
         failures.append(Failure(address, hard, graded.status if graded else "", reason, Rule.TEXT, why))
     return failures
@@ -308,7 +312,8 @@ def _from_returned_headers(notice: Notice, trace: list[i18n.Message]) -> list[Fa
     theirs = [a for a in addresses_in(original, "to") if a.lower() not in notice.own_addresses]
     rule, key = Rule.RETURNED_HEADERS, "bounces.explain.found.returned_headers"
     if len(set(a.lower() for a in theirs)) != 1:
-        received = [m.group(1) for value in original.get_all("received", []) for m in _RECEIVED_FOR.finditer(str(value))]
+        lines = [str(value) for value in original.get_all("received", [])]
+        received = [m.group(1) for line in lines for m in _RECEIVED_FOR.finditer(line)]
         theirs = [a for a in received if a.lower() not in notice.own_addresses]
         rule, key = Rule.RECEIVED_FOR, "bounces.explain.found.received_for"
     if len(set(a.lower() for a in theirs)) != 1:
