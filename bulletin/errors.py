@@ -44,6 +44,10 @@ class ImportFileError(BulletinError, ValueError):
     """A subscriber file cannot be read at all (not CSV, empty, no email column)."""
 
 
+class InvalidAddress(BulletinError, ValueError):
+    """An email address that is not one (syntax only: no DNS lookups, imports must work offline)."""
+
+
 class NotFoundError(BulletinError, LookupError):
     """A list, subscriber or send named by the user does not exist."""
 

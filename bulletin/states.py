@@ -22,8 +22,8 @@ class SubscriberStatus(StrEnum):
 class SubscriptionStatus(StrEnum):
     """A person on one list."""
 
-    UNCONFIRMED = "unconfirmed"
     SUBSCRIBED = "subscribed"
+    UNCONFIRMED = "unconfirmed"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
 

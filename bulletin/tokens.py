@@ -6,6 +6,7 @@ altered, or used for another purpose, because each purpose has its own salt.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
@@ -18,6 +19,18 @@ class UnsubscribeToken:
     subscriber_id: int
     list_id: int
     send_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmToken:
+    """A double opt-in request: who asked, for which list, in which language, and when the link was made
+    (a consent given before the person last left is spent: see services.consent)."""
+
+    email: str
+    list_id: int
+    language: str
+    name: str
+    issued_at: dt.datetime
 
 
 class Tokens:
@@ -43,12 +56,12 @@ class Tokens:
     def confirm(self, email: str, list_id: int, language: str, name: str = "") -> str:
         return self._confirm.dumps([email, list_id, language, name])
 
-    def read_confirm(self, token: str, max_age_seconds: int = 7 * 24 * 3600) -> tuple[str, int, str, str]:
+    def read_confirm(self, token: str, max_age_seconds: int = 7 * 24 * 3600) -> ConfirmToken:
         try:
-            payload = self._confirm.loads(token, max_age=max_age_seconds)
+            payload, issued_at = self._confirm.loads(token, max_age=max_age_seconds, return_timestamp=True)
         except BadData:
             raise TokenError("this confirmation link is not valid or has expired")
-        if not (isinstance(payload, list) and len(payload) == 4):
+        if not (isinstance(payload, list) and len(payload) == 4 and isinstance(payload[1], int)):
             raise TokenError("this confirmation link is not valid or has expired")
         email, list_id, language, name = payload
-        return str(email), int(list_id), str(language), str(name)
+        return ConfirmToken(str(email), list_id, str(language), str(name), issued_at)

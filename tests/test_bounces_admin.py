@@ -16,7 +16,9 @@ from bulletin.bounces.sources import maildir_messages
 from bulletin.cli import main
 from bulletin.store.db import engine_for, session_scope
 from bulletin.store.models import Delivery, Send
-from bulletin.web.admin import chart_svg, deliveries_over_time
+from bulletin.services import reports
+from bulletin.services.store import Store
+from bulletin.web.admin import chart_svg
 from test_bounces_ingest import BOUNCES, _all_addresses, _corpus, _maildir, _setup
 from web_support import live_site
 
@@ -44,10 +46,19 @@ def _send_with_bounces(cfg, tmp_path) -> int:
     return send_id
 
 
-def test_chart_buckets_every_delivery_once():
+def test_chart_buckets_every_delivery_once(make_config, db_url):
+    """The database counts the deliveries of each slice of the send's duration (one GROUP BY)."""
+    cfg = make_config(db_url=db_url)
+    send_id, _ids = _setup(cfg, [f"p{i}@example.org" for i in range(7)])
     start = dt.datetime(2023, 7, 15, 9, tzinfo=dt.timezone.utc)
     times = [start + dt.timedelta(minutes=m) for m in (0, 1, 2, 30, 59, 60)]
-    counts, first, last = deliveries_over_time(times, bars=4)
+    store = Store.open(cfg)
+    with session_scope(store.engine) as s:
+        rows = s.query(Delivery).filter(Delivery.send_id == send_id).order_by(Delivery.id).all()
+        for d, at in zip(rows, times):
+            d.status, d.sent_at = "sent", at
+    with store.unit_of_work() as uow:
+        counts, first, last = reports.deliveries_over_time(uow, send_id, bars=4)
     assert counts == [3, 0, 1, 2] and (first, last) == (times[0], times[-1])
     svg = chart_svg(counts, "15/07 09:00", "15/07 10:00")
     assert svg.count("<rect") == 4 and 'aria-label="6 messages sent between 15/07 09:00 and 15/07 10:00"' in svg
@@ -130,3 +141,16 @@ def test_send_page_shows_the_status_figures_and_the_chart(make_config, db_url, t
             # One request: the page and its chart need nothing else.
             assert requests == [f"{site.url}/admin/sends/{send_id}"]
             browser.close()
+
+
+def test_the_sends_page_figures_equal_each_sends_report(make_config, db_url, tmp_path):
+    """The summary of every send (a few GROUP BY queries) says what each send's own report says."""
+    cfg = make_config(db_url=db_url)
+    first = _send_with_bounces(cfg, tmp_path)
+    store = Store.open(cfg)
+    with store.unit_of_work() as uow:
+        summaries = reports.send_summaries(uow)
+        full = reports.send_report(uow, first)
+    [summary] = summaries
+    assert summary == {k: v for k, v in full.items() if k not in ("failure_reasons", "bounce_reasons")}
+    assert summary["bounced_hard"] > 0 and summary["bounced_soft"] > 0 and summary["failed"] == 2

@@ -12,7 +12,7 @@ from bulletin.config import Config
 from bulletin.errors import BulletinError
 
 if TYPE_CHECKING:
-    from bulletin.bounces.ingest import Explained, IngestSummary
+    from bulletin.services.bounces import IngestSummary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,7 +64,8 @@ def _with_recipient(messages, recipient: str | None):
         yield m
 
 
-def _print_explained(explained: Explained, out) -> None:
+def _print_explained(explained, out) -> None:
+    """One message as the ingestion explained it (bounces.ingest.Explained): where, then each line."""
     print(f"{explained.where}  {explained.message_id}".rstrip(), file=out)
     for line in explained.lines:
         print(f"  - {line.render()}", file=out)
@@ -86,15 +87,14 @@ def _print_summary(summary: IngestSummary) -> None:
 
 def ingest_command(args: argparse.Namespace, cfg: Config) -> int:
     # Imported here, not at the top: every `bulletin` command registers this module at start-up.
-    from bulletin.bounces.ingest import ingest
-    from bulletin.store.db import engine_for
+    from bulletin.services.bounces import ingest
+    from bulletin.services.store import Store
 
     messages = _messages(args, cfg)
-    engine = engine_for(cfg.database_url)
     # With --json the explanations go to stderr, so that stdout stays one JSON document.
     out = sys.stderr if args.json else sys.stdout
     explain = (lambda explained: _print_explained(explained, out)) if args.explain else None
-    summary = ingest(engine, cfg, messages, explain=explain)
+    summary = ingest(Store.open(cfg), cfg, messages, explain=explain)
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:

@@ -6,13 +6,13 @@ import argparse
 import json
 import sys
 import threading
-from pathlib import Path
 
 from bulletin.config import Config
-from bulletin.errors import BulletinError, ContentError
+from bulletin.errors import BulletinError
+from bulletin.i18n import default_catalogue
 
-# The store and the delivery engine are imported by the handlers that use them: every `bulletin` command
-# registers this module at start-up, and SQLAlchemy with Alembic alone cost half a second.
+# The services (and the store and delivery engine behind them) are imported by the handlers that use them:
+# every `bulletin` command registers this module at start-up, and SQLAlchemy with Alembic alone cost half a second.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--list", dest="list_slug", metavar="SLUG", help="the list to send to")
     p.add_argument("--at", metavar="ISO-DATETIME",
                    help="schedule for this time; without an offset, in [organisation].timezone")
-    p.add_argument("--to", metavar="EMAIL", help="a test send of every edition to one address (subject marked [TEST])")
+    p.add_argument("--to", metavar="EMAIL", action="append",
+                   help="a test send of every edition to this address (subject marked [TEST]); repeat it or "
+                   "separate addresses with commas")
     p.add_argument("--again", action="store_true",
                    help="send an issue to a list that already received it (refused otherwise)")
     p.set_defaults(handler=send_command)
@@ -51,15 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.set_defaults(handler=status_command)
 
 
-def _render(issue_dir: str, cfg: Config):
-    from bulletin.render.pipeline import render_issue
-
-    path = Path(issue_dir)
-    if not path.is_dir():
-        raise ContentError("no such issue folder", where=issue_dir)
-    return render_issue(path, cfg)
-
-
 class _Progress:
     """A tqdm bar with rate and ETA on a terminal; nothing otherwise (logs stay readable)."""
 
@@ -73,7 +66,7 @@ class _Progress:
 
     def __call__(self, status: str) -> None:
         with self._lock:
-            self.counts[status] = self.counts.get(status, 0) + 1
+            self.counts[str(status)] = self.counts.get(str(status), 0) + 1
             self.bar.update(1)
             self.bar.set_postfix(self.counts, refresh=False)
 
@@ -94,64 +87,60 @@ class _RetryNotice:
         at = left.next_retry_at.astimezone(self.zone).replace(microsecond=0)
         if at != self.last:
             self.last = at
-            print(f"{left.deferred} deferred after temporary failures; next retry at {at:%H:%M:%S}. "
-                  "Ctrl-C leaves them to `bulletin worker`.", file=sys.stderr)
+            print(default_catalogue()("cli.send.retry_wait", deferred=left.deferred, at=f"{at:%H:%M:%S}"),
+                  file=sys.stderr)
+
+
+def _store(cfg: Config):
+    from bulletin.services.store import Store
+
+    return Store.open(cfg)
 
 
 def send_command(args: argparse.Namespace, cfg: Config) -> int:
-    from bulletin.store.db import engine_for, session_scope
-    from bulletin.deliver import schedule, sends
-    from bulletin.deliver.engine import deliver_send
+    from bulletin.services import sends
 
+    t = default_catalogue()
     if args.to:
         if args.at or args.again:
             raise BulletinError("--to is a test send now: it takes neither --at nor --again", where="--to")
-        from bulletin.deliver.testsend import send_test
-
-        editions = _render(args.issue_dir, cfg)
-        engine = engine_for(cfg.database_url) if args.list_slug else None
-        for line in send_test(cfg, editions, args.to, engine=engine, list_slug=args.list_slug):
-            print(line)
+        store = _store(cfg) if args.list_slug else None
+        for slug, language, email in sends.test_send(cfg, args.issue_dir, args.to, store=store,
+                                                     list_slug=args.list_slug):
+            print(t("cli.send.test_sent", slug=slug, language=language, email=email))
         return 0
     if not args.list_slug:
         raise BulletinError("which list? add --list SLUG (or --to EMAIL for a test send)", where="send")
-    at = schedule.parse_at(args.at, cfg.organisation.timezone) if args.at else None
-    editions = _render(args.issue_dir, cfg)
-    engine = engine_for(cfg.database_url)
-    with session_scope(engine) as session:
-        send = sends.create_send(session, issue_dir=Path(args.issue_dir).resolve(), list_slug=args.list_slug,
-                                 editions=editions, scheduled_at=at, again=args.again)
-        send_id = send.id
-        if at is None:
-            sends.start_send(session, send_id)
-    if at is not None:
-        schedule.schedule_send(engine, cfg, send_id, at)
-        local = at.astimezone(schedule.ZoneInfo(cfg.organisation.timezone))
-        print(f"send {send_id}: {editions[0].slug} to {args.list_slug} scheduled for "
-              f"{local:%Y-%m-%d %H:%M} ({cfg.organisation.timezone}); `bulletin worker` sends it")
+    if args.at:
+        at = sends.parse_at(args.at, cfg)
+        created = sends.schedule(_store(cfg), cfg, args.issue_dir, args.list_slug, at, again=args.again)
+        from zoneinfo import ZoneInfo
+
+        local = at.astimezone(ZoneInfo(cfg.organisation.timezone))
+        print(t("cli.send.scheduled", id=created.id, slug=created.slug, list=args.list_slug,
+                at=f"{local:%Y-%m-%d %H:%M}", zone=cfg.organisation.timezone))
         return 0
-    with session_scope(engine) as session:
-        total = sends.get_send(session, send_id).total
-    progress = _Progress(total, f"send {send_id}")
+    store = _store(cfg)
+    created = sends.send_now(store, cfg, args.issue_dir, args.list_slug, again=args.again)
+    progress = _Progress(created.total, f"send {created.id}")
     try:
-        left = deliver_send(engine, cfg, send_id, wait_for_retries=True, progress=progress,
-                            on_wait=_RetryNotice(cfg.organisation.timezone))
+        left = sends.deliver(store, cfg, created.id, progress=progress,
+                             on_wait=_RetryNotice(cfg.organisation.timezone))
     except KeyboardInterrupt:
         progress.close()
-        print(f"error: interrupted: send {send_id} stopped safely; `bulletin worker` resumes it", file=sys.stderr)
+        print(f"error: {t('cli.send.interrupted', id=created.id)}", file=sys.stderr)
         return 130
     finally:
         progress.close()
-    return _print_status(engine, [send_id], as_json=False, left=left)
+    return _print_status(store, [created.id], as_json=False, left=left)
 
 
 def worker_command(args: argparse.Namespace, cfg: Config) -> int:
     import signal
 
-    from bulletin.deliver.worker import run_worker
-    from bulletin.store.db import engine_for
+    from bulletin.services import sends
 
-    engine = engine_for(cfg.database_url)
+    store = _store(cfg)
     stop = threading.Event()
 
     def _stop(signum, frame):  # finish the messages in hand, mark them, give the rest back
@@ -160,66 +149,51 @@ def worker_command(args: argparse.Namespace, cfg: Config) -> int:
     signal.signal(signal.SIGTERM, _stop)
     done: list[int] = []
     try:
-        run_worker(engine, cfg, drain=args.drain, stop=stop, on_send_done=lambda send_id, left: done.append(send_id))
+        sends.work(store, cfg, drain=args.drain, stop=stop, on_send_done=lambda send_id, left: done.append(send_id))
     except KeyboardInterrupt:
         stop.set()
     if done:
-        return _print_status(engine, sorted(set(done)), as_json=False)
-    print("nothing to send")
+        return _print_status(store, sorted(set(done)), as_json=False)
+    print(default_catalogue()("cli.worker.nothing"))
     return 0
 
 
 def cancel_command(args: argparse.Namespace, cfg: Config) -> int:
-    from bulletin.store.db import engine_for, session_scope
-    from bulletin.deliver import schedule, sends
+    from bulletin.services import sends
 
-    engine = engine_for(cfg.database_url)
-    with session_scope(engine) as session:
-        was = sends.cancel_send(session, args.send_id)
-    if was == "scheduled":
-        schedule.unschedule_send(engine, cfg, args.send_id)
-    print(f"send {args.send_id} cancelled (it was {was})")
-    return _print_status(engine, [args.send_id], as_json=False)
+    store = _store(cfg)
+    was = sends.cancel(store, cfg, args.send_id)
+    print(default_catalogue()("cli.cancel.done", id=args.send_id, was=was))
+    return _print_status(store, [args.send_id], as_json=False)
 
 
 def status_command(args: argparse.Namespace, cfg: Config) -> int:
-    from bulletin.store.db import engine_for, session_scope
-    from bulletin.deliver.report import all_send_ids
-
-    engine = engine_for(cfg.database_url)
-    if args.send_id is not None:
-        ids = [args.send_id]
-    else:
-        with session_scope(engine) as session:
-            ids = all_send_ids(session)
-    return _print_status(engine, ids, as_json=args.json, one=args.send_id is not None)
+    ids = [args.send_id] if args.send_id is not None else None
+    return _print_status(_store(cfg), ids, as_json=args.json, one=args.send_id is not None)
 
 
-def _print_status(engine, ids: list[int], *, as_json: bool, left=None, one: bool = True) -> int:
+def _print_status(store, ids: list[int] | None, *, as_json: bool, left=None, one: bool = True) -> int:
     """Print the figures; `--json` gives one object for `status SEND_ID`, a list for `status`."""
-    from bulletin.store.db import session_scope
-    from bulletin.deliver.report import send_report
+    from bulletin.services.reports import send_reports
 
-    with session_scope(engine) as session:
-        reports = [send_report(session, i) for i in ids]
+    with store.unit_of_work() as uow:
+        reports = send_reports(uow, ids)
     if as_json:
         json.dump(reports[0] if one else reports, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
+    t = default_catalogue()
     if not reports:
-        print("no sends yet")
+        print(t("cli.status.none"))
     for r in reports:
-        print(
-            f"send {r['id']}: {r['issue']} to {r['list']} [{r['state']}] total {r['total']}, sent {r['sent']}, "
-            f"failed {r['failed']}, deferred {r['deferred']}, pending {r['pending']}, skipped {r['skipped']}, "
-            f"bounced {r['bounced']}, unsubscribed {r['unsubscribed']}"
-        )
+        print(t("cli.status.row", **{k: r[k] for k in ("id", "issue", "list", "state", "total", "sent", "failed",
+                                                      "deferred", "pending", "skipped", "bounced", "unsubscribed")}))
         for reason in r["failure_reasons"]:
-            print(f"  {reason['count']} failed: {reason['reason']}")
+            print(t("cli.status.failed_reason", count=reason["count"], reason=reason["reason"]))
         if r["bounced"] or r["complaints"]:
-            print(f"  bounced: {r['bounced_hard']} hard, {r['bounced_soft']} soft; complaints: {r['complaints']}")
+            print(t("cli.status.bounces", hard=r["bounced_hard"], soft=r["bounced_soft"], complaints=r["complaints"]))
         for reason in r["bounce_reasons"]:
-            print(f"  {reason['count']} bounced: {reason['reason']}")
+            print(t("cli.status.bounce_reason", count=reason["count"], reason=reason["reason"]))
     if left is not None and left.deferred:
-        print(f"{left.deferred} deferred: `bulletin worker` retries them")
+        print(t("cli.status.deferred_left", deferred=left.deferred))
     return 0

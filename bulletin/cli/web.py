@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from bulletin.config import Config
+from bulletin.i18n import default_catalogue
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +21,7 @@ def serve(args: argparse.Namespace, cfg: Config) -> int:
     from bulletin.web.server import serve as run
 
     app = create_app(cfg)  # opens and migrates the database first: a bad URL is an error, not a traceback
-    print(f"serving {cfg.web.base_url} on http://{args.host or cfg.web.host}:{args.port or cfg.web.port}", flush=True)
-    run(app, args.host or cfg.web.host, args.port or cfg.web.port)
+    host, port = args.host or cfg.web.host, args.port or cfg.web.port
+    print(default_catalogue()("cli.serve.listening", base_url=cfg.web.base_url, host=host, port=port), flush=True)
+    run(app, host, port)
     return 0

@@ -13,13 +13,11 @@ from sqlalchemy.orm import Session
 
 from bulletin.states import EventKind, SubscriberStatus, SubscriptionStatus
 from bulletin.store import queries
-from bulletin.store.models import Delivery, Event, Send, Subscriber, Subscription
+from bulletin.store.models import SOURCE_MAX, Delivery, Event, Send, Subscriber, Subscription
 
 #: The events a bounce mailbox leaves.
 BOUNCE_EVENTS = (EventKind.BOUNCE_HARD, EventKind.BOUNCE_SOFT, EventKind.COMPLAINT)
-#: The length of the `source` columns, taken from the models.
-_EVENT_SOURCE = Event.__table__.c.source.type.length
-_SUBSCRIPTION_SOURCE = Subscription.__table__.c.source.type.length
+
 
 
 def subscriber(session: Session, subscriber_id: int) -> Subscriber | None:
@@ -46,7 +44,7 @@ def event_recorded(session: Session, subscriber_id: int, kind: EventKind, source
     """Whether this bounce message already left this event (the same message read twice counts once)."""
     found = session.scalar(
         select(Event.id)
-        .where(Event.subscriber_id == subscriber_id, Event.kind == kind, Event.source == source[:_EVENT_SOURCE])
+        .where(Event.subscriber_id == subscriber_id, Event.kind == kind, Event.source == source[:SOURCE_MAX])
         .limit(1)
     )
     return found is not None
@@ -64,7 +62,7 @@ def record_event(
     list_id: int | None = None,
 ) -> Event:
     event = queries.record_event(
-        session, subscriber_id, kind, list_id=list_id, send_id=send_id, detail=detail, source=source[:_EVENT_SOURCE]
+        session, subscriber_id, kind, list_id=list_id, send_id=send_id, detail=detail, source=source[:SOURCE_MAX]
     )
     event.at = at
     session.flush()
@@ -107,7 +105,7 @@ def _set_subscriptions(
     ).all()
     for sub in rows:
         sub.status = status
-        sub.source = source[:_SUBSCRIPTION_SOURCE]
+        sub.source = source[:SOURCE_MAX]
         sub.updated_at = now
 
 

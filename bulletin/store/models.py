@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Enum,
     Column,
     DateTime,
     Float,
@@ -28,9 +29,27 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from bulletin.states import DeliveryStatus, EventKind, SendState, SubscriberStatus, SubscriptionStatus
+
+#: Column lengths, named once: code that checks a value before storing it uses these.
+EMAIL_MAX = 320
+NAME_MAX = 200
+LANGUAGE_MAX = 16
+LIST_SLUG_MAX = 64
+#: where a subscription or event came from ("import:FILE", "web", "unsubscribe:SEND"), a worker id, an issue slug
+SOURCE_MAX = 200
+STATE_MAX = 16
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def enum_column(enum: type, column: str = "status", length: int = STATE_MAX) -> Enum:
+    """A StrEnum stored as its value in a VARCHAR, with a CHECK constraint listing the values (named
+    ck_TABLE_COLUMN), so that a typo is refused by the database instead of matching nothing."""
+    return Enum(enum, native_enum=False, create_constraint=True, length=length, validate_strings=True,
+                values_callable=lambda e: [m.value for m in e], name=column)
 
 
 class UTCDateTime(TypeDecorator):
@@ -74,12 +93,12 @@ class Subscriber(Base):
     __tablename__ = "subscribers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(320))
-    email_key: Mapped[str] = mapped_column(String(320), unique=True)
-    name: Mapped[str] = mapped_column(String(200), default="")
-    language: Mapped[str] = mapped_column(String(16))
-    #: active | bounced | complained: a bounced or complained subscriber gets nothing from any list.
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    email_key: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX), default="")
+    language: Mapped[str] = mapped_column(String(LANGUAGE_MAX))
+    #: a bounced, complained or erased subscriber gets nothing from any list.
+    status: Mapped[SubscriberStatus] = mapped_column(enum_column(SubscriberStatus), default=SubscriberStatus.ACTIVE)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -91,8 +110,8 @@ class MailingList(Base):
     __tablename__ = "lists"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(LIST_SLUG_MAX), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     subscriptions: Mapped[list[Subscription]] = relationship(back_populates="mailing_list")
@@ -105,10 +124,10 @@ class Subscription(Base):
 
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
-    #: unconfirmed | subscribed | unsubscribed | bounced
-    status: Mapped[str] = mapped_column(String(16), default="subscribed")
+    status: Mapped[SubscriptionStatus] = mapped_column(enum_column(SubscriptionStatus),
+                                                      default=SubscriptionStatus.SUBSCRIBED)
     #: where the subscription came from or was last changed: "import:FILE", "cli", "web", "unsubscribe:SEND"
-    source: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(SOURCE_MAX), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -127,11 +146,11 @@ class Event(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
     list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
     send_id: Mapped[int | None] = mapped_column(ForeignKey("sends.id", ondelete="SET NULL"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[EventKind] = mapped_column(enum_column(EventKind, "kind", 32))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     #: the raw reason: an SMTP reply, a DSN status and diagnostic, the web request's origin
     detail: Mapped[str] = mapped_column(Text, default="")
-    source: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(SOURCE_MAX), default="")
 
 
 class Send(Base):
@@ -140,13 +159,12 @@ class Send(Base):
     __tablename__ = "sends"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    issue_slug: Mapped[str] = mapped_column(String(200))
+    issue_slug: Mapped[str] = mapped_column(String(SOURCE_MAX))
     issue_dir: Mapped[str] = mapped_column(Text)
     #: the issue's primary language: subscribers whose language has no edition get this one
-    language: Mapped[str] = mapped_column(String(16), default="")
+    language: Mapped[str] = mapped_column(String(LANGUAGE_MAX), default="")
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id"))
-    #: scheduled | running | done | cancelled
-    state: Mapped[str] = mapped_column(String(16), default="scheduled")
+    state: Mapped[SendState] = mapped_column(enum_column(SendState, "state"), default=SendState.SCHEDULED)
     scheduled_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]
@@ -163,7 +181,7 @@ class SendEdition(Base):
     __tablename__ = "send_editions"
 
     send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"), primary_key=True)
-    language: Mapped[str] = mapped_column(String(16), primary_key=True)
+    language: Mapped[str] = mapped_column(String(LANGUAGE_MAX), primary_key=True)
     subject: Mapped[str] = mapped_column(Text)
     preheader: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str] = mapped_column(Text)
@@ -180,12 +198,11 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"))
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
-    email: Mapped[str] = mapped_column(String(320))
-    language: Mapped[str] = mapped_column(String(16))
-    #: pending | claimed | sent | deferred | failed | skipped
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    language: Mapped[str] = mapped_column(String(LANGUAGE_MAX))
+    status: Mapped[DeliveryStatus] = mapped_column(enum_column(DeliveryStatus), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_by: Mapped[str | None] = mapped_column(String(SOURCE_MAX))
     claimed_at: Mapped[dt.datetime | None]
     next_attempt_at: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]

@@ -16,10 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from jinja2 import Environment, select_autoescape
-from sqlalchemy import select
-
-from bulletin.deliver.report import all_send_ids, send_report
-from bulletin.store.models import Delivery
+from bulletin.services import reports
 from bulletin.web.site import Site, get_site
 
 router = APIRouter(prefix="/admin")
@@ -36,19 +33,6 @@ def require_admin(
     given = credentials.password if credentials else ""
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise HTTPException(401, "admin password required", headers={"WWW-Authenticate": 'Basic realm="Bulletin admin"'})
-
-
-def deliveries_over_time(times: list[dt.datetime], bars: int = CHART_BARS) -> tuple[list[int], dt.datetime, dt.datetime]:
-    """How many messages went out in each of `bars` equal slices of the send's duration."""
-    if not times:
-        now = dt.datetime.now(dt.timezone.utc)
-        return [0] * bars, now, now
-    start, end = min(times), max(times)
-    span = (end - start).total_seconds() or 1.0
-    counts = [0] * bars
-    for t in times:
-        counts[min(bars - 1, int((t - start).total_seconds() / span * bars))] += 1
-    return counts, start, end
 
 
 def chart_svg(counts: list[int], start_label: str, end_label: str) -> str:
@@ -147,24 +131,20 @@ def _local(site: Site, value: str | None) -> str:
 
 @router.get("/sends", response_class=HTMLResponse, dependencies=[Depends(require_admin)])
 def sends_index(site: Site = Depends(get_site)):
-    with site.session() as session:
-        reports = [send_report(session, i) for i in reversed(all_send_ids(session))]
-    return _page(title="Sends", reports=reports)
+    with site.store.unit_of_work() as uow:
+        rows = reports.send_summaries(uow)
+    return _page(title="Sends", reports=rows)
 
 
 @router.get("/sends/{send_id}", response_class=HTMLResponse, dependencies=[Depends(require_admin)])
 def send_page(send_id: int, request: Request, site: Site = Depends(get_site)):
-    with site.session() as session:
-        report = send_report(session, send_id)
-        times = list(
-            session.scalars(
-                select(Delivery.sent_at).where(Delivery.send_id == send_id, Delivery.sent_at.is_not(None))
-            )
-        )
-    counts, start, end = deliveries_over_time(times)
+    with site.store.unit_of_work() as uow:
+        report = reports.send_report(uow, send_id)
+        counts, start, end = reports.deliveries_over_time(uow, send_id, CHART_BARS)
     zone = ZoneInfo(site.cfg.organisation.timezone)
     fmt = "%d/%m %H:%M"
-    chart = chart_svg(counts, start.astimezone(zone).strftime(fmt), end.astimezone(zone).strftime(fmt))
+    now = dt.datetime.now(dt.timezone.utc)
+    chart = chart_svg(counts, (start or now).astimezone(zone).strftime(fmt), (end or now).astimezone(zone).strftime(fmt))
     outcomes = sum(report[k] for k in ("sent", "deferred", "pending", "failed", "skipped"))
     return _page(
         title=f"Send {report['id']}",

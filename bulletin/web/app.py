@@ -12,13 +12,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
 from bulletin.config import Config
 from bulletin.errors import NotFoundError, TokenError
 from bulletin.web import archive, subscribe, unsubscribe
-from bulletin.web.i18n import Strings
 from bulletin.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -26,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def _error_page(request: Request, status: int, title_key: str, line_key: str):
     site: Site = request.app.state.site
-    t = Strings(site.language(request, request.query_params.get("lang")))
+    t = site.strings(site.language(request, request.query_params.get("lang")))
     return site.pages.render("message.html", t.language, status, title=t(title_key), lines=[t(line_key)], error=True)
 
 
@@ -65,11 +63,8 @@ def create_app(cfg: Config) -> FastAPI:
 
     @app.get("/healthz")
     def healthz():
-        try:
-            with app.state.site.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as e:
-            log.error("health check: database unreachable: %s", e)
+        if not app.state.site.store.healthy():
+            log.error("health check: database unreachable")
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return {"status": "ok"}
 

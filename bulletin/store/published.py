@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bulletin.errors import NotFoundError
-from bulletin.render.edition import RenderedEdition
+from bulletin.states import SendState
 from bulletin.store.models import Send, SendEdition
 
 #: A send that never started (scheduled, cancelled) has not made its issue public.
-PUBLIC_STATES = ("running", "done")
+PUBLIC_STATES = (SendState.RUNNING, SendState.DONE)
 
 
 @dataclass(frozen=True)
@@ -66,16 +66,10 @@ def latest_send(session: Session, slug: str) -> Send | None:
     return session.scalars(_public_sends().where(Send.issue_slug == slug).limit(1)).first()
 
 
-def web_copy(session: Session, send: Send, language: str, *, archive_url: str, subscribe_url: str) -> tuple[str, str]:
-    """(language, html) of the issue as a web page: the email with its personal markers filled with public values."""
+def public_edition(session: Session, send: Send, language: str) -> SendEdition:
+    """The edition of the send a reader of `language` gets: theirs where it exists, else the issue's primary."""
     available = list(session.scalars(select(SendEdition.language).where(SendEdition.send_id == send.id)))
     chosen = _pick(available, language, send.language)
     if chosen is None:
         raise NotFoundError("this issue has no edition")
-    edition = session.get(SendEdition, (send.id, chosen))
-    rendered = RenderedEdition(send.issue_slug, edition.language, edition.subject, edition.preheader, edition.html,
-                               edition.text)
-    html, _text = rendered.personalise(
-        {"unsubscribe_url": subscribe_url, "archive_url": archive_url, "name": "", "email": ""}
-    )
-    return edition.language, html
+    return session.get(SendEdition, (send.id, chosen))
