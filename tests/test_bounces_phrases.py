@@ -106,8 +106,9 @@ def test_a_new_language_is_a_new_file(tmp_path):
         # A reply code gives the class; a phrase of the same class says what.
         ("550 Boite aux lettres inexistante", ("phrase", "5.1.1", True)),
         ("550 Requested action not taken: mailbox unavailable", ("reply", "5.0.0", True)),
-        # A reply code that disagrees with the phrase decides: never hard on doubt.
+        # A reply code and a phrase that disagree: the softer is believed, never hard on doubt.
         ("452 utilisateur inconnu", ("reply", "4.0.0", False)),
+        ("552 Mailbox full", ("phrase", "4.2.2", False)),
         ("554: delivery error: dd La dirección de correo no existe", ("phrase", "5.1.1", True)),
         # A phrase that says only "permanent" comes after one that says what is wrong.
         ("Il s'agit d'une erreur permanente. Destinataire inconnu.", ("phrase", "5.1.1", True)),

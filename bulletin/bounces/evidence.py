@@ -71,11 +71,13 @@ def find(text: str, rank: str, *, last: bool = False) -> Evidence | None:
             return None
         match = matches[-1] if last else matches[0]
         p = match.phrase
-        # A reply code in the same words decides the class when it disagrees with the phrase.
+        said = Evidence(rank, p.text, p.status, status_is_hard(p.status), p.language)
+        # When a reply code in the same words disagrees with the phrase, the softer of the two is believed:
+        # "452 user unknown" and "552 mailbox full" are both soft. Never hard on doubt.
         reply = find(text, "reply")
-        if reply is not None and reply.hard != (p.status[0] == "5"):
-            return reply
-        return Evidence(rank, p.text, p.status, status_is_hard(p.status), p.language)
+        if reply is not None and reply.hard != said.hard:
+            return said if not said.hard else reply
+        return said
     if rank == "failure":
         match = tables.first(folded, "failure")
         if match is None:

@@ -176,8 +176,9 @@ class Notice:
     @cached_property
     def mail_system(self) -> str:
         """Why this message comes from a mail system and not a person ('' when nothing says so)."""
-        if header(self.msg, "return-path") == "<>":
-            return "Return-Path: <>"
+        return_path = header(self.msg, "return-path")
+        if return_path == "<>" or field_address(return_path).partition("@")[0].lower() in DAEMONS:
+            return f"Return-Path: {return_path}"
         name, addr = self.sender
         local = addr.partition("@")[0].lower()
         if local in DAEMONS or local.startswith("microsoftexchange"):
