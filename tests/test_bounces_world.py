@@ -161,3 +161,39 @@ def test_explain_speaks_the_terminal_language_and_keeps_json_on_stdout(make_conf
     assert "  - ignoré, avertissement de retard : le texte dit « dies ist nur eine warnung » (de)\n" in err
     assert ("  - daouda.sangare@gmx.de : nommée dans le texte du serveur, à côté de « 5.1.1 » ; statut 5.1.1 écrit "
             "dans le texte du serveur : rebond définitif\n  - daouda.sangare@gmx.de : marqué en rebond\n") in err
+
+
+MDAEMON = (CORPUS / "world/fr/mdaemon-fr-entetes-retournes.eml").read_bytes()
+RELAY = (CORPUS / "world/fr/relais-received-for.eml").read_bytes()
+
+
+def _keys(report) -> list[str]:
+    return [t.key for t in report.trace]
+
+
+def test_the_returned_recipient_counts_only_for_a_plain_failure_notice_with_a_reason():
+    as_sent = parse_report(MDAEMON)
+    assert [(f.address, f.rule) for f in as_sent.failures] == [("b.keita@bureau-etudes-kayes.fr", "returned-headers")]
+    # Without the server's reason, the attached original alone marks nobody.
+    no_reason = MDAEMON.replace(b"550 5.1.1 Compte inexistant sur ce serveur", b"Voir le message joint.")
+    report = parse_report(no_reason)
+    assert (report.kind, report.skipped) == (Kind.SKIPPED, Skip.NOT_A_BOUNCE)
+    assert _keys(report)[-2:] == ["bounces.explain.returned_headers.doubt", "bounces.explain.not_a_bounce.no_address"]
+    # From a person, the same words and attachment are no failure notice at all.
+    from_a_person = MDAEMON.replace(b'"Administrateur MDaemon" <MDaemon@', b'"Boubacar Keita" <b.keita@').replace(
+        b"Return-Path: <>", b"Return-Path: <b.keita@bureau-etudes-kayes.fr>")
+    report = parse_report(from_a_person)
+    assert (report.kind, report.skipped) == (Kind.SKIPPED, Skip.NOT_A_BOUNCE)
+    assert _keys(report) == ["bounces.explain.not_a_bounce.person"]
+
+
+def test_a_received_for_line_counts_only_when_it_names_one_recipient():
+    assert [(f.address, f.rule) for f in parse_report(RELAY).failures] == [("assitan.toure@cnrst.ml", "received-for")]
+    two = RELAY.replace(
+        b"\tfor <assitan.toure@cnrst.ml>;",
+        b"\tfor <assitan.toure@cnrst.ml>; Mon, 3 Jul 2023 12:02:17 +0000\n"
+        b"Received: from filtre.cnrst.ml by mx2.cnrst.ml\n\tfor <secretariat@cnrst.ml>;",
+    )
+    report = parse_report(two)
+    assert (report.kind, report.skipped) == (Kind.SKIPPED, Skip.NOT_A_BOUNCE)
+    assert "bounces.explain.returned_headers.ambiguous" in _keys(report)
