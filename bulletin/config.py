@@ -106,6 +106,11 @@ class Bounces:
 
 
 @dataclass
+class Compose:
+    max_edition_kb: int = 300
+
+
+@dataclass
 class Config:
     organisation: Organisation = field(default_factory=Organisation)
     database: Database = field(default_factory=Database)
@@ -114,6 +119,7 @@ class Config:
     dkim: Dkim = field(default_factory=Dkim)
     web: Web = field(default_factory=Web)
     bounces: Bounces = field(default_factory=Bounces)
+    compose: Compose = field(default_factory=Compose)
     #: The file this configuration was read from, or None for the built-in defaults.
     path: Path | None = None
 
@@ -211,6 +217,8 @@ def _validate(cfg: Config, where: str) -> None:
         raise ConfigError(f"[bounces].imap_security must be 'ssl', 'starttls' or 'none', not {cfg.bounces.imap_security!r}", where)
     if cfg.bounces.soft_limit < 1 or cfg.bounces.soft_window_days < 1 or cfg.bounces.max_message_bytes < 1:
         raise ConfigError("[bounces].soft_limit, soft_window_days and max_message_bytes must be at least 1", where)
+    if cfg.compose.max_edition_kb < 1:
+        raise ConfigError("[compose].max_edition_kb must be at least 1", where)
     if cfg.organisation.language not in cfg.organisation.languages:
         raise ConfigError("[organisation].language must be one of [organisation].languages", where)
     try:

@@ -66,3 +66,15 @@ def image(issue_dir: Path, name: str) -> tuple[bytes, str]:
         return _scaled(str(issue_dir), name, stat.st_mtime_ns, stat.st_size)
     except (BulletinError, OSError):
         raise NotFoundError("no such image") from None
+
+
+def icon(name: str) -> bytes:
+    """A social icon of the email footer (templates/icons), served from the organisation's own address.
+    NotFoundError for anything else (../, other folders, missing files)."""
+    from bulletin.render.images import icon_path
+    from bulletin.render.pipeline import TEMPLATES_DIR
+
+    try:
+        return icon_path(TEMPLATES_DIR, name).read_bytes()
+    except (BulletinError, OSError):
+        raise NotFoundError("no such icon") from None

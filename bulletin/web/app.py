@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 
 from bulletin.config import Config
 from bulletin.errors import NotFoundError, TokenError
-from bulletin.web import archive, subscribe, unsubscribe
+from bulletin.web import archive, icons, subscribe, unsubscribe
 from bulletin.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ def create_app(cfg: Config) -> FastAPI:
     app.include_router(unsubscribe.router)
     app.include_router(subscribe.router)
     app.include_router(archive.router)
+    app.include_router(icons.router)
     try:
         admin = importlib.import_module("bulletin.web.admin")
     except ModuleNotFoundError as e:
