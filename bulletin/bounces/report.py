@@ -1,19 +1,21 @@
 """The bounce side of a send's figures: hard and soft bounces, complaints and the commonest bounce reasons.
 
 Counted per subscriber, not per message: a subscriber whose mail bounced soft, then hard, is one hard bounce,
-so that hard + soft is the number of recipients whose mail came back.
+so that hard + soft is the number of recipients whose mail came back. The database counts (store/bounces.py);
+this module names the reasons.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from bulletin.states import EventKind
+from bulletin.store import bounces as store
 
-from bulletin.bounces.policy import BOUNCE_HARD, BOUNCE_SOFT, COMPLAINT
-from bulletin.store.models import Event
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 TOP_REASONS = 5
 _STATUS = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
@@ -55,19 +57,14 @@ def reason_label(detail: str) -> str:
 
 def bounce_figures(session: Session, send_id: int) -> dict:
     """bounced_hard, bounced_soft and complaints (subscribers), and the top bounce reasons of one send."""
-    rows = session.execute(
-        select(Event.subscriber_id, Event.kind, Event.detail)
-        .where(Event.send_id == send_id, Event.kind.in_((BOUNCE_HARD, BOUNCE_SOFT, COMPLAINT)))
-        .order_by(Event.id)
-    ).all()
-    hard = {sid for sid, kind, _ in rows if kind == BOUNCE_HARD}
-    soft = {sid for sid, kind, _ in rows if kind == BOUNCE_SOFT} - hard
-    complaints = {sid for sid, kind, _ in rows if kind == COMPLAINT}
-    reasons = Counter(reason_label(detail or "") for _sid, kind, detail in rows if kind != COMPLAINT)
+    counts = store.bounce_counts(session, send_id)
+    reasons: Counter[str] = Counter()
+    for detail, n in store.bounce_details(session, send_id):
+        reasons[reason_label(detail)] += n
     top = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))[:TOP_REASONS]
     return {
-        "bounced_hard": len(hard),
-        "bounced_soft": len(soft),
-        "complaints": len(complaints),
+        "bounced_hard": counts[EventKind.BOUNCE_HARD],
+        "bounced_soft": counts[EventKind.BOUNCE_SOFT],
+        "complaints": counts[EventKind.COMPLAINT],
         "bounce_reasons": [{"reason": r, "count": n} for r, n in top],
     }
