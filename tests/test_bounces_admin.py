@@ -154,3 +154,13 @@ def test_the_sends_page_figures_equal_each_sends_report(make_config, db_url, tmp
     [summary] = summaries
     assert summary == {k: v for k, v in full.items() if k not in ("failure_reasons", "bounce_reasons")}
     assert summary["bounced_hard"] > 0 and summary["bounced_soft"] > 0 and summary["failed"] == 2
+
+
+def test_bounce_reasons_are_worded_in_the_readers_language():
+    from bulletin.bounces.report import reason_label
+
+    assert reason_label("5.1.1 user unknown", "fr") == "5.1.1 la boîte aux lettres n'existe pas"
+    assert reason_label("5.1.1 user unknown", "en") == "5.1.1 mailbox does not exist"
+    assert reason_label("5.9.9 something new", "en") == "5.9.9 permanent failure"
+    assert reason_label("4.9.9 later", "fr") == "4.9.9 échec temporaire"
+    assert reason_label("  ", "fr") == "aucune raison donnée"
