@@ -82,6 +82,7 @@ def test_admin_pages_need_the_password(make_config, sqlite_url, tmp_path, monkey
         ok = httpx.get(url, auth=("admin", PASSWORD))
         assert ok.status_code == 200 and "<svg" in ok.text and ok.headers["cache-control"] == "no-store"
         assert httpx.get(f"{site.url}/admin/sends/9999", auth=("admin", PASSWORD)).status_code == 404
+        # A send id that is not a number is a malformed request, not a missing send.
         assert httpx.get(f"{site.url}/admin/sends/abc", auth=("admin", PASSWORD)).status_code == 400
         index = httpx.get(f"{site.url}/admin/sends", auth=("admin", PASSWORD))
         assert index.status_code == 200 and f'href="/admin/sends/{send_id}"' in index.text
@@ -105,7 +106,8 @@ def test_send_page_shows_the_status_figures_and_the_chart(make_config, db_url, t
         complaints = sum(1 for e in BOUNCES.values() if e["kind"] == "complaint")
         assert (report["bounced_hard"], report["bounced_soft"], report["complaints"]) == (hard, soft, complaints)
         assert report["bounced"] == hard + soft
-        assert report["bounce_reasons"][0] == {"reason": "5.1.1 mailbox does not exist", "count": 4}
+        unknown = sum(1 for e in BOUNCES.values() if e["kind"] == "bounce" and e["status"] == "5.1.1")
+        assert report["bounce_reasons"][0] == {"reason": "5.1.1 mailbox does not exist", "count": unknown}
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=CHROMIUM,
@@ -152,3 +154,13 @@ def test_the_sends_page_figures_equal_each_sends_report(make_config, db_url, tmp
     [summary] = summaries
     assert summary == {k: v for k, v in full.items() if k not in ("failure_reasons", "bounce_reasons")}
     assert summary["bounced_hard"] > 0 and summary["bounced_soft"] > 0 and summary["failed"] == 2
+
+
+def test_bounce_reasons_are_worded_in_the_readers_language():
+    from bulletin.bounces.report import reason_label
+
+    assert reason_label("5.1.1 user unknown", "fr") == "5.1.1 la boîte aux lettres n'existe pas"
+    assert reason_label("5.1.1 user unknown", "en") == "5.1.1 mailbox does not exist"
+    assert reason_label("5.9.9 something new", "en") == "5.9.9 permanent failure"
+    assert reason_label("4.9.9 later", "fr") == "4.9.9 échec temporaire"
+    assert reason_label("  ", "fr") == "aucune raison donnée"

@@ -15,13 +15,14 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def send_report(uow: UnitOfWork, send_id: int) -> dict:
+def send_report(uow: UnitOfWork, send_id: int, language: str | None = None) -> dict:
     """issue, list, state, times, total and the count of each outcome, with the commonest failure replies.
 
-    `pending` counts rows not yet tried or in flight (claimed by a worker); `deferred` rows wait for a retry."""
+    `pending` counts rows not yet tried or in flight (claimed by a worker); `deferred` rows wait for a retry.
+    The bounce reasons are worded in `language` (default: the command line's)."""
     f = reports.delivery_figures(uow.session, send_id)
     by_status = f["by_status"]
-    bounces = bounce_figures(uow.session, send_id)
+    bounces = bounce_figures(uow.session, send_id, language)
     return {
         "id": f["id"],
         "issue": f["issue"],
