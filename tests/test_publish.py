@@ -190,9 +190,9 @@ def test_the_test_send_renders_with_every_image_loaded_at_375_px(site, tmp_path)
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
                                                                     "--disable-background-networking"])
         try:
-            for (rcpt, edition), html in sorted(messages.items()):
+            for (rcpt, edition), body in sorted(messages.items()):
                 page = browser.new_page(viewport={"width": 375, "height": 740})
-                page.set_content(html, wait_until="load")
+                page.set_content(body, wait_until="load")
                 images = page.evaluate("[...document.images].map(i => [i.src, i.complete, i.naturalWidth])")
                 width = page.evaluate("document.documentElement.scrollWidth")
                 ARTIFACTS.mkdir(exist_ok=True)
