@@ -298,3 +298,39 @@ def test_the_team_is_written_to_in_the_organisation_s_language(sqlite_url, make_
     assert f"For now, there is no issue folder {m.folder}." in reminder.get_body(("plain",)).get_content()
     assert str(alert["Subject"]) == "Not sent: the 2027-01 issue"
     assert f"Nothing was sent: there is no issue folder {m.folder}." in alert.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize("approved, at, expected", [
+    (True, JANUARY, ["sent"]),
+    (False, JANUARY - 3 * DAY + HOUR, ["reminder"]),
+], ids=["the send", "the reminder"])
+def test_two_workers_at_the_same_moment_do_it_once(db_url, make_config, tmp_path, server, approved, at, expected):
+    m = Month(make_config, db_url, tmp_path, server)
+    m.write_issue()
+    if approved:
+        m.approve()
+    barrier = threading.Barrier(2)
+    done, failed = [], []
+
+    def worker():
+        barrier.wait()
+        try:
+            done.append(monthly.tick(m.store, m.cfg, at))
+        except Exception as e:  # noqa: BLE001 - reported below, with the other worker's outcome
+            failed.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failed == []
+    assert sorted(len(steps) for steps in done) == [0, 1], "one worker did it, the other found it done"
+    assert [step for step, _ in m.log()] == expected
+    if approved:
+        with session_scope(engine_for(m.cfg.database_url)) as s:
+            [send_id] = s.scalars(select(Send.id)).all()
+        sends.deliver(m.store, m.cfg, send_id)
+        assert m.readers() == {email: 1 for email in m.ids}
+    else:
+        assert len(m.team()) == 1 and m.readers() == {}
