@@ -91,6 +91,17 @@ def test_a_bad_schedule_is_refused_at_load_naming_the_key(tmp_path, capsys, body
     assert capsys.readouterr().err.startswith(f"error: {path}: {message}")
 
 
+def test_a_bad_schedule_is_refused_in_the_terminal_s_language(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "bulletin.toml"
+    path.write_text('[schedule]\nday = "31"\n', encoding="utf-8")
+    monkeypatch.setenv("LANG", "fr_ML.UTF-8")
+    assert main(["--config", str(path), "status"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {path}: [schedule].day doit être une date de 1 à 28 ou un jour de la semaine dans le mois, comme "
+        "\"first tuesday\" (\u00ab\u00a0premier mardi\u00a0\u00bb) ou \"last friday\" (\u00ab\u00a0dernier vendredi\u00a0\u00bb), "
+        "et non '31'\n")
+
+
 def test_no_day_no_schedule(make_config, tmp_path):
     cfg = make_config("[schedule]\nremind = []\n", db_url=f"sqlite:///{tmp_path / 'b.db'}")
     assert monthly.next_send(cfg, dt.datetime.now(dt.timezone.utc)) is None
