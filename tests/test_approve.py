@@ -148,3 +148,22 @@ def test_a_folder_moved_away_waits_and_goes_when_it_is_back(sqlite_url, make_con
         assert sends.start_due(store, cfg, at).started == (send_id,)
         sends.deliver(store, cfg, send_id)
         assert sorted(r.rcpt for r in server.handler.received if r.rcpt != TEAM) == sorted(ids)
+
+
+def test_a_waiting_send_can_be_cancelled(sqlite_url, make_config, tmp_path, capsys):
+    populate(sqlite_url, 2)
+    issue = copy_issue(tmp_path)
+    with SmtpServer(Recorder()) as server:
+        cfg = _config(make_config, server, sqlite_url)
+        store = Store.open(cfg)
+        send_id, at = _schedule(cfg, issue, capsys)
+        (issue / "issue.toml").write_text((issue / "issue.toml").read_text(encoding="utf-8").replace(
+            "juillet 2023", "juillet 2023 (corrigé)"), encoding="utf-8")
+        assert sends.start_due(store, cfg, at).waiting == ((send_id, WaitReason.CHANGED),)
+        assert main(["--config", str(cfg.path), "cancel", str(send_id)]) == 0
+        out = capsys.readouterr().out
+        assert f"send {send_id} cancelled (it was scheduled)" in out and "waiting" not in out
+        assert main(["--config", str(cfg.path), "approve", str(issue)]) == 0
+        assert "was waiting" not in capsys.readouterr().out
+        assert sends.start_due(store, cfg, at + dt.timedelta(hours=1)) == sends.DueSends()
+        assert [r.rcpt for r in server.handler.received] == [TEAM], "only the alert: the send never went"

@@ -152,6 +152,7 @@ def cancel_send(session: Session, send_id: int) -> str:
     was = send.state
     send.state = "cancelled"
     send.finished_at = utcnow()
+    send.waiting = send.waiting_since = None  # a cancelled send waits for nothing
     session.execute(
         update(Delivery)
         .where(Delivery.send_id == send_id, Delivery.status.in_(("pending", "deferred")))
