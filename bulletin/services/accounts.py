@@ -311,6 +311,11 @@ def sign_out(uow: UnitOfWork, token: str, *, ip: str, now: dt.datetime) -> None:
            now=now)
 
 
+def forget_session(uow: UnitOfWork, token: str) -> None:
+    """End a session without an audit entry: the one a browser held when it signed in again."""
+    rows.end_session(uow.session, token_hash(token))
+
+
 def end_stale_sessions(uow: UnitOfWork, *, now: dt.datetime, policy: SessionPolicy) -> int:
     """Delete the rows of sessions that timed out (they let nobody in already; this keeps the table small)."""
     return rows.end_stale_sessions(uow.session, now - policy.idle, now - policy.max_age)

@@ -170,9 +170,18 @@ def resume(store: Store, send_id: int, *, actor: Actor | None = None, now: dt.da
     return n
 
 
-def send_lines_page(uow: UnitOfWork, *, limit: int = 50, before_id: int | None = None) -> list[SendLine]:
-    """Every send, newest first, `limit` at a time."""
-    return send_lines.sends_in(uow.session, tuple(SendState), limit=limit, before_id=before_id)
+@dataclass(frozen=True)
+class SendSummary:
+    line: SendLine
+    #: deliveries by status (pending, claimed, sent, deferred, failed, skipped)
+    counts: dict[str, int]
+
+
+def send_summaries(uow: UnitOfWork, *, limit: int = 50, before_id: int | None = None) -> list[SendSummary]:
+    """Every send with its deliveries counted by status, newest first, `limit` at a time."""
+    lines = send_lines.sends_in(uow.session, tuple(SendState), limit=limit, before_id=before_id)
+    counts = send_lines.open_rows(uow.session, [s.id for s in lines])
+    return [SendSummary(line, counts[line.id]) for line in lines]
 
 
 def _utcnow() -> dt.datetime:
