@@ -66,6 +66,8 @@ def csrf_of(html: str) -> str:
 
 def sign_in(client: httpx.Client, email: str, password: str, next_path: str = "") -> httpx.Response:
     form = client.get("/admin/login")
+    if form.status_code == 303:  # signed in already: the form's token is the session's
+        form = client.get("/admin/")
     data = {"csrf": csrf_of(form.text), "email": email, "password": password}
     if next_path:
         data["next"] = next_path
@@ -78,3 +80,55 @@ def live_workspace(make_config, db_url: str, tmp_path, **options) -> Iterator[Wo
     with live_site(make_config, db_url, tmp_path, **options) as site:
         site.app.state.workspace.clock = clock
         yield Workspace(site, clock, site.app.state.site.store)
+
+
+def seed_workspace(ws: Workspace) -> dict[str, str]:
+    """Lists, subscribers, a sent send and a scheduled one, an admin and an editor; returns the sample path
+    parameters of SAMPLE_PARAMS with real ids."""
+    from sqlalchemy import select
+
+    from bulletin.store import db
+    from bulletin.store.models import Send, SendEdition
+    from web_support import seed
+
+    sample = seed(ws.site.engine)
+    with db.session_scope(ws.site.engine) as s:
+        later = Send(issue_slug="2023-07", issue_dir="/nonexistent/2023-07", list_id=sample.actualites,
+                     state="scheduled", scheduled_at=ws.clock() + dt.timedelta(days=2))
+        later.editions = [SendEdition(language="fr", subject="Bulletin", html="<p>x</p>", text="x")]
+        s.add(later)
+        s.flush()
+        scheduled = later.id
+        assert s.scalar(select(Send.state).where(Send.id == sample.send)) == "done"
+    admin = ws.add_user("admin@imrap-mali.org", "admin")
+    editor = ws.add_user("redaction@imrap-mali.org", "editor")
+    return {"send": str(scheduled), "user": str(editor.id), "admin": str(admin.id), "admin.css": "admin.css"}
+
+
+def snapshot(ws: Workspace) -> dict:
+    """Everything a refused request could have changed: accounts, sessions, the audit log, sends, deliveries."""
+    from sqlalchemy import func, select
+
+    from bulletin.store import db
+    from bulletin.store.models import AdminSession, AuditEntry, Delivery, Send, User
+
+    with db.session_scope(ws.site.engine) as s:
+        return {
+            "users": s.execute(select(User.id, User.role, User.status, User.password_hash).order_by(User.id)).all(),
+            "sessions": s.execute(select(AdminSession.token_hash, AdminSession.user_id)
+                                  .order_by(AdminSession.token_hash)).all(),
+            "audit": s.scalar(select(func.count()).select_from(AuditEntry)),
+            "sends": s.execute(select(Send.id, Send.state, Send.finished_at).order_by(Send.id)).all(),
+            "deliveries": s.execute(select(Delivery.id, Delivery.status, Delivery.next_attempt_at)
+                                    .order_by(Delivery.id)).all(),
+        }
+
+
+def concrete(path: str, params: dict[str, str]) -> str:
+    """The route's path with each {parameter} replaced by its sample value."""
+    def value(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in SAMPLE_PARAMS:
+            raise AssertionError(f"no sample value for {{{name}}}: add it to SAMPLE_PARAMS in tests/admin_support.py")
+        return params[SAMPLE_PARAMS[name]]
+    return re.sub(r"\{(\w+)(?::\w+)?\}", value, path)

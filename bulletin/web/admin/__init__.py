@@ -55,16 +55,16 @@ from bulletin.web.admin import access
 from bulletin.web.admin.access import Forbidden, SignInRequired, Workspace, router
 from bulletin.web.admin.charts import bars_svg
 
-#: The modules that declare pages, imported once so that their routes are in the table.
+#: The modules that declare pages, imported with this package so that their routes are in the table.
 PAGES = ("login", "dashboard", "sends", "users", "audit")
+for _name in PAGES:
+    importlib.import_module(f"bulletin.web.admin.{_name}")
 
 __all__ = ["install", "router", "bars_svg"]
 
 
 def install(app: FastAPI) -> None:
     """Add the workspace to the app: its routes, its state, and its answers to visitors who may not pass."""
-    for name in PAGES:
-        importlib.import_module(f"bulletin.web.admin.{name}")
     site = app.state.site
     app.state.workspace = Workspace(site, SessionPolicy.for_config(site.cfg), site.cfg.signing_secret())
     app.include_router(router)

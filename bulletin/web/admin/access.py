@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import quote
@@ -214,11 +214,21 @@ def sign_in_location(next_path: str) -> str:
     return f"{PREFIX}/login?next={quote(next_path, safe='/')}"
 
 
+def served_routes(routes, prefix: str = "") -> Iterator[tuple[str, object]]:
+    """(path, route) of every route an app serves, looking into included routers (recent FastAPI keeps them
+    as one entry of `app.routes` each)."""
+    for route in routes:
+        original = getattr(route, "original_router", None)
+        if original is not None:
+            yield from served_routes(original.routes, prefix + getattr(route.include_context, "prefix", ""))
+        else:
+            yield prefix + getattr(route, "path", ""), route
+
+
 def check_routes(app) -> None:
     """Refuse to serve an /admin route that was not declared with `page` (it would have no guard)."""
     declared = {r.endpoint for r in ROUTES}
-    for route in app.routes:
-        path = getattr(route, "path", "")
+    for path, route in served_routes(app.routes):
         if (path == PREFIX or path.startswith(PREFIX + "/")) and getattr(route, "endpoint", None) not in declared:
             raise RuntimeError(f"{path} is served without a role: declare it with bulletin.web.admin.access.page")
 
