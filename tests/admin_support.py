@@ -93,7 +93,7 @@ def seed_workspace(ws: Workspace) -> dict[str, str]:
 
     sample = seed(ws.site.engine)
     with db.session_scope(ws.site.engine) as s:
-        later = Send(issue_slug="2023-07", issue_dir="/nonexistent/2023-07", list_id=sample.actualites,
+        later = Send(issue_slug="2099-01", issue_dir="/nonexistent/2099-01", list_id=sample.actualites,
                      state="scheduled", scheduled_at=ws.clock() + dt.timedelta(days=2))
         later.editions = [SendEdition(language="fr", subject="Bulletin", html="<p>x</p>", text="x")]
         s.add(later)
