@@ -84,8 +84,10 @@ def dashboard(uow: UnitOfWork, cfg, now: dt.datetime) -> Dashboard:
     live = live_sends(uow)
     since = rows.last_started(uow.session)
     events = rows.events_since(uow.session, since, (EventKind.BOUNCE_HARD, EventKind.BOUNCE_SOFT, EventKind.COMPLAINT))
-    times = [now - dt.timedelta(weeks=k) for k in range(CHART_WEEKS - 1, -1, -1)]
-    counts = rows.subscribed_at(uow.session, times)
+    # The last point is the count now, whatever the clocks of the machines that wrote the rows say.
+    times = [now - dt.timedelta(weeks=k) for k in range(CHART_WEEKS - 1, 0, -1)]
+    past, current = rows.subscribed_at(uow.session, times)
+    times, counts = [*times, now], [*past, current]
     today = now.astimezone(_zone(cfg)).date()
     return Dashboard(
         running=[s for s in live if not s.waiting],

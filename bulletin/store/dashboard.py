@@ -81,14 +81,13 @@ def events_since(session: Session, since: dt.datetime | None, kinds: tuple[Event
     return {str(k): n for k, n in session.execute(query)}
 
 
-def subscribed_at(session: Session, times: list[dt.datetime]) -> list[int]:
-    """How many subscriptions were in state subscribed at each of `times`, in one pass over the table.
+def subscribed_at(session: Session, times: list[dt.datetime]) -> tuple[list[int], int]:
+    """How many subscriptions were in state subscribed at each of `times`, and are now, in one pass over
+    the table.
 
     A subscription counts at time t if it was created by then and is still subscribed, or has stopped
     (unsubscribed, bounced) after t: it is taken to have been subscribed until its last change. Rows that
     changed state more than once (left and came back) are counted by their last change only."""
-    if not times:
-        return []
     subscribed = Subscription.status == SubscriptionStatus.SUBSCRIBED
     stopped = Subscription.status.in_((SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED))
     columns = [
@@ -97,7 +96,9 @@ def subscribed_at(session: Session, times: list[dt.datetime]) -> list[int]:
             else_=0)), 0)
         for t in times
     ]
-    return [int(n) for n in session.execute(select(*columns)).one()]
+    columns.append(func.coalesce(func.sum(case((subscribed, 1), else_=0)), 0))
+    *past, now = (int(n) for n in session.execute(select(*columns)).one())
+    return past, now
 
 
 def _aware(value) -> dt.datetime:
