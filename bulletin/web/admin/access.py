@@ -152,6 +152,8 @@ def _guard(role: Role | Public, live: bool) -> Callable:
             visitor = request.cookies.get(VISITOR_COOKIE, "")
             new_visitor = "" if _plausible(visitor) else secrets.token_urlsafe(24)
             csrf = visitor_csrf(ws.secret, visitor or new_visitor)
+        visit = Visit(signed.account if signed else None, csrf, client_ip(request), now, new_visitor)
+        request.state.visit = visit  # the refusal pages below show the frame of whoever asks
         if request.method not in ("GET", "HEAD"):
             given = await _given_csrf(request)
             if not accounts.csrf_matches(csrf, given) or new_visitor:
@@ -163,8 +165,6 @@ def _guard(role: Role | Public, live: bool) -> Callable:
                 raise Forbidden()
             if not signed.account.may(role):
                 raise Forbidden()
-        visit = Visit(signed.account if signed else None, csrf, client_ip(request), now, new_visitor)
-        request.state.visit = visit
         return visit
 
     return guard
