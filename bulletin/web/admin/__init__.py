@@ -38,7 +38,7 @@ How to add a page (the lists, subscribers, imports and issue pages are built thi
    changes the data and writes the audit entry in the same transaction (`services.audit.record`, with a new
    `Action` member and its key `admin.audit.action.VALUE`). Refusals of what was typed are
    `services.errors.InputRefused` with an `i18n.Message`: show it next to the field it names.
-6. Words. Every word goes through the catalogue: `t("admin.lists.title")` in templates, keys added to both
+6. Words. Every word goes through the catalogue: `t(KEY)` in templates (`t("admin.nav.sends")`), keys added to both
    bulletin/locale/fr and en .po files, sorted. Dates and numbers through `f.when(...)` and `f.num(...)`.
 7. Tests: the browser tests (tests/test_admin_browser.py) show how to sign in, take screenshots at 375 and
    1280 px and run axe-core on a page; add the new pages to `PAGES_TO_CHECK` there.

@@ -30,7 +30,7 @@ from bulletin.services import accounts
 from bulletin.services.accounts import Account, SessionPolicy, SignedIn
 from bulletin.services.audit import Actor
 from bulletin.states import Role
-from bulletin.web.site import Site, get_site
+from bulletin.web.site import Site
 
 SESSION_COOKIE = "bulletin_session"
 #: The cookie that binds the CSRF token of the sign-in form to the browser that asked for the form.
@@ -231,7 +231,3 @@ def check_routes(app) -> None:
     for path, route in served_routes(app.routes):
         if (path == PREFIX or path.startswith(PREFIX + "/")) and getattr(route, "endpoint", None) not in declared:
             raise RuntimeError(f"{path} is served without a role: declare it with bulletin.web.admin.access.page")
-
-
-def site_of(request: Request) -> Site:
-    return get_site(request)
