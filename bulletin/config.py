@@ -85,7 +85,9 @@ class Web:
     host: str = "127.0.0.1"
     port: int = 8000
     secret_env: str = "BULLETIN_SECRET"
-    admin_password_env: str = "BULLETIN_ADMIN_PASSWORD"
+    session_idle_minutes: int = 60
+    session_max_hours: int = 12
+    issues_dir: str = "issues"
     subscribe_lists: list[str] = field(default_factory=list)
     subscribe_limit_per_ip: int = 20
     subscribe_limit_per_address: int = 3
@@ -227,6 +229,8 @@ def _validate(cfg: Config, where: str) -> None:
         ZoneInfo(cfg.organisation.timezone)
     except Exception:
         raise ConfigError(f"[organisation].timezone {cfg.organisation.timezone!r} is not a known time zone", where)
+    if cfg.web.session_idle_minutes < 1 or cfg.web.session_max_hours < 1:
+        raise ConfigError("[web].session_idle_minutes and session_max_hours must be at least 1", where)
     if not re.match(r"^https?://[^/\s]+", cfg.web.base_url):
         raise ConfigError(f"[web].base_url must be an http(s) URL, not {cfg.web.base_url!r}", where)
     cfg.web.base_url = cfg.web.base_url.rstrip("/")

@@ -85,7 +85,7 @@ def test_a_database_made_before_the_state_checks_upgrades_with_its_rows(db_url):
 
 @pytest.mark.parametrize("table, column", [
     ("subscribers", "status"), ("subscriptions", "status"), ("events", "kind"), ("sends", "state"),
-    ("deliveries", "status"),
+    ("deliveries", "status"), ("users", "role"), ("users", "status"),
 ])
 def test_every_state_column_has_its_check_constraint(db_url, table, column):
     engine = db.engine_for(db_url)
