@@ -53,7 +53,7 @@ def main() -> None:
             (ROOT / "config.example.toml").read_text(encoding="utf-8")
             .replace('url = "sqlite:///bulletin.db"', f'url = "sqlite:///{tmp}/bench.db"')
             .replace('day = ""', 'day = "first tuesday"').replace('list = ""', 'list = "news"')
-            .replace('issues = "issues"', f'issues = "{ROOT / "issues"}"'), encoding="utf-8")
+            .replace('issues_dir = "issues"', f'issues_dir = "{ROOT / "issues"}"'), encoding="utf-8")
         cfg = config_mod.load(Path(tmp) / "bulletin.toml")
         store = Store.open(cfg)
         render_issue(issue, cfg)  # warm-up: imports, template compilation

@@ -87,7 +87,9 @@ class Web:
     host: str = "127.0.0.1"
     port: int = 8000
     secret_env: str = "BULLETIN_SECRET"
-    admin_password_env: str = "BULLETIN_ADMIN_PASSWORD"
+    session_idle_minutes: int = 60
+    session_max_hours: int = 12
+    issues_dir: str = "issues"
     subscribe_lists: list[str] = field(default_factory=list)
     subscribe_limit_per_ip: int = 20
     subscribe_limit_per_address: int = 3
@@ -114,7 +116,7 @@ class Compose:
 
 @dataclass
 class Schedule:
-    """The monthly rhythm: `day` empty means no monthly send."""
+    """The monthly rhythm: `day` empty means no monthly send. The issue of a month is [web].issues_dir/YYYY-MM."""
 
     day: str = ""
     time: str = "08:00"
@@ -122,7 +124,6 @@ class Schedule:
     remind_days_before: int = 3
     # typing.List and a lambda: the field `list` above shadows the builtin in this class's body
     remind: List[str] = field(default_factory=lambda: [])
-    issues: str = "issues"
 
     @property
     def enabled(self) -> bool:
@@ -158,8 +159,6 @@ class Schedule:
                 validate_email(address, check_deliverability=False)
             except EmailNotValidError as e:
                 raise ConfigError(Message("config.schedule.remind", value=address, reason=str(e)), where=where)
-        if not self.issues.strip():
-            raise ConfigError(Message("config.schedule.issues"), where=where)
 
 
 @dataclass
@@ -280,6 +279,8 @@ def _validate(cfg: Config, where: str) -> None:
         ZoneInfo(cfg.organisation.timezone)
     except Exception:
         raise ConfigError(f"[organisation].timezone {cfg.organisation.timezone!r} is not a known time zone", where)
+    if cfg.web.session_idle_minutes < 1 or cfg.web.session_max_hours < 1:
+        raise ConfigError("[web].session_idle_minutes and session_max_hours must be at least 1", where)
     if not re.match(r"^https?://[^/\s]+", cfg.web.base_url):
         raise ConfigError(f"[web].base_url must be an http(s) URL, not {cfg.web.base_url!r}", where)
     cfg.web.base_url = cfg.web.base_url.rstrip("/")

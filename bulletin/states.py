@@ -96,6 +96,20 @@ class ApprovalState(StrEnum):
     MISSING = "missing"
 
 
+class Role(StrEnum):
+    """What an account of the web workspace may do: an editor works on issues, an admin on everything."""
+
+    ADMIN = "admin"
+    EDITOR = "editor"
+
+
+class AccountStatus(StrEnum):
+    """An account of the web workspace: a disabled one cannot sign in and its sessions are ended."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
 #: Delivery rows that still have work to do.
 OPEN_DELIVERIES = (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
 #: Subscription states in which nobody is mailed; only the person can leave them (double opt-in).

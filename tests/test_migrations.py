@@ -85,7 +85,8 @@ def test_a_database_made_before_the_state_checks_upgrades_with_its_rows(db_url):
 
 @pytest.mark.parametrize("table, column", [
     ("subscribers", "status"), ("subscriptions", "status"), ("events", "kind"), ("sends", "state"),
-    ("deliveries", "status"), ("sends", "waiting"), ("schedule_log", "step"),
+    ("deliveries", "status"), ("sends", "waiting"), ("schedule_log", "step"), ("users", "role"),
+    ("users", "status"),
 ])
 def test_every_state_column_has_its_check_constraint(db_url, table, column):
     engine = db.engine_for(db_url)
@@ -94,10 +95,10 @@ def test_every_state_column_has_its_check_constraint(db_url, table, column):
 
 
 def test_sends_made_before_approvals_keep_their_rows_and_wait_for_nothing(db_url):
-    """A database at 0002 with a scheduled send and its edition: after the upgrade the send is the same, with no
+    """A database at 0003_accounts with a scheduled send and its edition: after the upgrade the send is the same, with no
     fingerprint (it is sent from its stored edition, as before) and not waiting; a wrong reason is refused."""
     engine = db.create(db_url)
-    command.upgrade(db.alembic_config(engine), "0002")
+    command.upgrade(db.alembic_config(engine), "0003_accounts")
     now = "2026-11-30 10:00:00+00:00"
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO lists (id, slug, name, created_at) VALUES (1, 'news', 'News', :now)"),

@@ -78,7 +78,6 @@ def test_the_cron_job_fires_when_the_schedule_says(make_config, zone, day):
     ("remind_days_before = 28", "[schedule].remind_days_before must be a number of days from 0"),
     ("remind_days_before = -1", "[schedule].remind_days_before must be a number of days from 0"),
     ('remind = ["officer at imrap"]', "[schedule].remind: 'officer at imrap' is not an email address"),
-    ('issues = ""', "[schedule].issues must name the folder of the issues"),
     ("remind = \"officer@imrap-mali.org\"", "[schedule].remind must be a list of strings"),
 ])
 def test_a_bad_schedule_is_refused_at_load_naming_the_key(tmp_path, capsys, body, message):

@@ -19,7 +19,7 @@ from bulletin import i18n
 from bulletin.errors import BulletinError
 
 #: Modules under bulletin.cli that register subcommands, in the order `bulletin --help` lists them.
-COMMAND_MODULES = ("compose", "store", "deliver", "web", "bounces")
+COMMAND_MODULES = ("compose", "store", "deliver", "web", "users", "bounces")
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -9,8 +9,9 @@ from bulletin.i18n import default_catalogue
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("serve", help="run the web pages: unsubscribe, subscribe, archive",
-                              description="Serve the unsubscribe, subscribe and archive pages at [web].host:port.")
+    p = subparsers.add_parser("serve", help="run the web pages: unsubscribe, subscribe, archive, the workspace",
+                              description="Serve the unsubscribe, subscribe and archive pages and the web "
+                              "workspace (/admin/) at [web].host:port.")
     p.add_argument("--host", help="address to listen on (default: [web].host)")
     p.add_argument("--port", type=int, help="port to listen on (default: [web].port)")
     p.set_defaults(handler=serve)

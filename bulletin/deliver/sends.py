@@ -162,6 +162,19 @@ def cancel_send(session: Session, send_id: int) -> str:
     return was
 
 
+def resume_send(session: Session, send_id: int, now: dt.datetime) -> int:
+    """Make the deferred rows of a running send due now (the next worker round tries them); returns how many."""
+    send = get_send(session, send_id)
+    if send.state != "running":
+        raise DeliveryError(f"send {send_id} is {send.state}: only a running send waits", where="SEND_ID")
+    return session.execute(
+        update(Delivery)
+        .where(Delivery.send_id == send_id, Delivery.status == "deferred")
+        .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
 def editions_of(session: Session, send: Send) -> dict[str, RenderedEdition]:
     """The stored editions by language, so that a resumed send mails the same bytes as the first run."""
     rows = session.scalars(select(SendEdition).where(SendEdition.send_id == send.id)).all()

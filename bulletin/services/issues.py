@@ -1,4 +1,8 @@
-"""An issue on its way to readers: checked before anything goes, approved as one exact version, published.
+"""An issue on its way to readers: the folders there are, checked before anything goes, approved as one exact
+version, published.
+
+- `issue_slugs`, `issue_dir`: the issue folders of `[web].issues_dir` (the workspace's list, the monthly schedule's
+  `issues/YYYY-MM`); `month_issue`: what the dashboard says of this month's.
 
 - `ready`: what `bulletin check` says; an issue with errors is refused by every send, test send, schedule and
   approval, with each problem, and nothing is written.
@@ -17,16 +21,44 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import re
+
+from bulletin import i18n
 from bulletin.content.fingerprint import Fingerprint, fingerprint as folder_fingerprint, of_files
 from bulletin.errors import BulletinError, ContentError
 from bulletin.i18n import Message
 from bulletin.render.check import CheckReport, check_issue
 from bulletin.render.edition import RenderedEdition
 from bulletin.render.publish import publish_editions
+from bulletin.services.errors import InputRefused
 from bulletin.services.store import Store, UnitOfWork
-from bulletin.states import ApprovalState
+from bulletin.states import ApprovalState, SendState
 from bulletin.store import approvals, media
+from bulletin.store import dashboard as send_lines
 from bulletin.store.models import utcnow
+
+#: A folder name the workspace accepts as an issue's slug: no dots or slashes, so never a path out of the folder.
+SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+
+
+def issues_root(cfg) -> Path:
+    return cfg.resolve_path(cfg.web.issues_dir)
+
+
+def issue_slugs(cfg) -> list[str]:
+    """The issue folders (those with an issue.toml), newest slug first."""
+    root = issues_root(cfg)
+    if not root.is_dir():
+        return []
+    return sorted((p.name for p in root.iterdir() if SLUG.match(p.name) and (p / "issue.toml").is_file()),
+                  reverse=True)
+
+
+def issue_dir(cfg, slug: str) -> Path:
+    """The folder of the issue named `slug`; refuses anything that is not one of `issue_slugs`."""
+    if not SLUG.match(slug or "") or not (issues_root(cfg) / slug / "issue.toml").is_file():
+        raise InputRefused(i18n.Message("issue.unknown", slug=slug or ""), field="issue")
+    return issues_root(cfg) / slug
 
 
 class IssueNotReady(ContentError):
@@ -146,6 +178,27 @@ def may_go(uow: UnitOfWork, cfg, slug: str, scheduled_with: str, current: Finger
         return True
     latest = approvals.latest(uow.session, slug)
     return latest is not None and latest.fingerprint == current.digest
+
+
+@dataclass(frozen=True)
+class MonthIssue:
+    slug: str
+    exists: bool
+    #: True approved as it is, False not (or changed since), None when there is no folder
+    approved: bool | None
+    #: the state of its latest send that was not cancelled, if any
+    send_state: SendState | None
+    send_id: int | None
+
+
+def month_issue(uow: UnitOfWork, cfg, today: dt.date) -> MonthIssue:
+    """This month's issue (`issues/YYYY-MM`): is it there, approved, scheduled or sent?"""
+    slug = f"{today:%Y-%m}"
+    folder = issues_root(cfg) / slug
+    exists = (folder / "issue.toml").is_file()
+    latest = send_lines.latest_send_of(uow.session, slug)
+    return MonthIssue(slug, exists, approval(uow, cfg, folder).approved if exists else None,
+                      latest.state if latest else None, latest.id if latest else None)
 
 
 # -- publishing -------------------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def month(cfg, year: int, number: int) -> Month:
     if s.remind_days_before > 0:
         remind_at = dt.datetime.combine(day - dt.timedelta(days=s.remind_days_before), at, tzinfo=zone)
     key = f"{year:04d}-{number:02d}"
-    return Month(key, cfg.resolve_path(s.issues) / key, s.list.strip(), send_at, remind_at)
+    return Month(key, issues.issues_root(cfg) / key, s.list.strip(), send_at, remind_at)
 
 
 def month_of(cfg, now: dt.datetime) -> Month:

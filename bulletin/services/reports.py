@@ -48,28 +48,6 @@ def send_report(uow: UnitOfWork, send_id: int, language: str | None = None) -> d
     }
 
 
-def send_summaries(uow: UnitOfWork) -> list[dict]:
-    """Every send, newest first, with the figures of `send_report` but the reasons (a handful of queries in
-    all, however many sends: the sends page and the dashboard)."""
-    out = []
-    for f in reports.all_sends_figures(uow.session):
-        by_status = f["by_status"]
-        out.append({
-            "id": f["id"], "issue": f["issue"], "list": f["list"], "state": str(f["state"]),
-            "scheduled_at": _iso(f["scheduled_at"]), "started_at": _iso(f["started_at"]),
-            "finished_at": _iso(f["finished_at"]), "total": f["total"],
-            "waiting": str(f["waiting"]) if f["waiting"] else None, "waiting_since": _iso(f["waiting_since"]),
-            "issue_dir": f["issue_dir"],
-            "sent": by_status.get("sent", 0), "failed": by_status.get("failed", 0),
-            "deferred": by_status.get("deferred", 0),
-            "pending": by_status.get("pending", 0) + by_status.get("claimed", 0),
-            "skipped": by_status.get("skipped", 0), "bounced": f["bounced_hard"] + f["bounced_soft"],
-            "unsubscribed": f["unsubscribed"], "bounced_hard": f["bounced_hard"], "bounced_soft": f["bounced_soft"],
-            "complaints": f["complaints"],
-        })
-    return out
-
-
 def send_reports(uow: UnitOfWork, send_ids: list[int] | None = None) -> list[dict]:
     """The reports of these sends, or of every send (oldest first)."""
     return [send_report(uow, i) for i in (send_ids if send_ids is not None else reports.send_ids(uow.session))]

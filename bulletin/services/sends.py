@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bulletin.deliver import schedule as scheduling
 from bulletin.deliver import sends as send_rows
@@ -23,15 +24,20 @@ from bulletin.deliver.engine import deliver_send
 from bulletin.deliver.message import domain_of
 from bulletin.deliver.testsend import TestRecipient, send_test
 from bulletin.content import Problem
+from bulletin.deliver.sends import AlreadySentError  # noqa: F401  (the workspace tells this refusal apart)
 from bulletin.errors import BulletinError, ContentError, InvalidAddress
 from bulletin.i18n import Message
+from bulletin import i18n
 from bulletin.services import issues, notices
+from bulletin.services.audit import Action, Actor, record
+from bulletin.services.errors import InputRefused
 from bulletin.services.issues import IssueNotReady
 from bulletin.services.store import Store, UnitOfWork
 from bulletin.states import SendState, WaitReason
 from bulletin.store import queries
+from bulletin.store import dashboard as send_lines
+from bulletin.store.dashboard import SendLine
 from bulletin.store.addresses import normalise_email
-from bulletin.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +122,7 @@ def send_now(store: Store, cfg, issue_dir: str | Path, list_slug: str, *, again:
 
 
 def schedule(store: Store, cfg, issue_dir: str | Path, list_slug: str, at: dt.datetime, *,
-             again: bool = False) -> CreatedSend:
+             again: bool = False, actor: Actor | None = None, now: dt.datetime | None = None) -> CreatedSend:
     """Create the send for `at` with the folder's fingerprint, then its APScheduler job. When it fires, the
     send is rendered from the folder as it is then, if it still has that fingerprint (or was approved again
     as it is); otherwise it waits, and the team is told (`start_due`)."""
@@ -130,6 +136,8 @@ def schedule(store: Store, cfg, issue_dir: str | Path, list_slug: str, at: dt.da
                                      editions=report.editions, scheduled_at=at, again=again,
                                      fingerprint=fingerprint.digest)
         created = CreatedSend(send.id, send.issue_slug, list_slug, send.total, at, tuple(report.warnings))
+        record(uow, actor or Actor.cli(), Action.SEND_SCHEDULE, object_type="send", object_id=created.id,
+               detail=f"{created.slug} -> {list_slug} at {at.isoformat()}", now=now or _utcnow())
     scheduling.schedule_send(store.engine, cfg, created.id, at)
     return created
 
@@ -218,18 +226,68 @@ def waiting_reason(cfg, reason: str, issue_dir: str) -> Message:
     return notices.reason(reason, cfg, issue_dir)
 
 
-def parse_at(value: str, cfg) -> dt.datetime:
+def parse_at(value: str, cfg, now: dt.datetime | None = None) -> dt.datetime:
     """`--at`: ISO 8601; without an offset, in the organisation's time zone; in the future."""
-    return scheduling.parse_at(value, cfg.organisation.timezone)
+    return scheduling.parse_at(value, cfg.organisation.timezone, now)
 
 
-def cancel(store: Store, cfg, send_id: int) -> str:
+def parse_local(date: str, time: str, cfg, now: dt.datetime) -> dt.datetime:
+    """A date (YYYY-MM-DD) and a time (HH:MM) typed in a form, in the organisation's time zone, in the future."""
+    date, time = (date or "").strip(), (time or "").strip()
+    if not date:
+        raise InputRefused(i18n.Message("send.at.date_missing"), field="date")
+    if not time:
+        raise InputRefused(i18n.Message("send.at.time_missing"), field="time")
+    try:
+        local = dt.datetime.fromisoformat(f"{date}T{time}")
+    except ValueError:
+        raise InputRefused(i18n.Message("send.at.invalid", value=f"{date} {time}"), field="date") from None
+    if local.tzinfo is not None:
+        raise InputRefused(i18n.Message("send.at.invalid", value=f"{date} {time}"), field="time")
+    at = local.replace(tzinfo=ZoneInfo(cfg.organisation.timezone))
+    if at <= now:
+        raise InputRefused(i18n.Message("send.at.past", value=f"{local:%Y-%m-%d %H:%M}"), field="date")
+    return at
+
+
+def cancel(store: Store, cfg, send_id: int, *, actor: Actor | None = None, now: dt.datetime | None = None) -> str:
     """Stop a scheduled or running send; returns the state it had."""
     with store.unit_of_work() as uow:
         was = send_rows.cancel_send(uow.session, send_id)
+        record(uow, actor or Actor.cli(), Action.SEND_CANCEL, object_type="send", object_id=send_id,
+               detail=f"was {was}", now=now or _utcnow())
     if was == SendState.SCHEDULED:
         scheduling.unschedule_send(store.engine, cfg, send_id)
     return str(was)
+
+
+def resume(store: Store, send_id: int, *, actor: Actor | None = None, now: dt.datetime | None = None) -> int:
+    """Try a waiting send's deferred recipients again now instead of at their next retry time (after the
+    mail server is fixed, say); the next worker round sends them. Returns how many were waiting."""
+    now = now or _utcnow()
+    with store.unit_of_work() as uow:
+        n = send_rows.resume_send(uow.session, send_id, now)
+        record(uow, actor or Actor.cli(), Action.SEND_RESUME, object_type="send", object_id=send_id,
+               detail=f"{n} deferred recipients due now", now=now)
+    return n
+
+
+@dataclass(frozen=True)
+class SendSummary:
+    line: SendLine
+    #: deliveries by status (pending, claimed, sent, deferred, failed, skipped)
+    counts: dict[str, int]
+
+
+def send_summaries(uow: UnitOfWork, *, limit: int = 50, before_id: int | None = None) -> list[SendSummary]:
+    """Every send with its deliveries counted by status, newest first, `limit` at a time."""
+    lines = send_lines.sends_in(uow.session, tuple(SendState), limit=limit, before_id=before_id)
+    counts = send_lines.open_rows(uow.session, [s.id for s in lines])
+    return [SendSummary(line, counts[line.id]) for line in lines]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
 
 
 def deliver(store: Store, cfg, send_id: int, *, progress: Callable[[str], None] | None = None,
@@ -248,7 +306,7 @@ def work(store: Store, cfg, *, drain: bool, stop, on_send_done: Callable | None 
     from bulletin.deliver.worker import run_worker
     from bulletin.services import monthly
 
-    now = clock or utcnow
+    now = clock or _utcnow
 
     def start_due_now() -> None:
         at = now()

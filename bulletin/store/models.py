@@ -1,4 +1,5 @@
-"""SQLAlchemy tables: subscribers, lists, subscriptions, events, sends and one delivery row per recipient.
+"""SQLAlchemy tables: subscribers, lists, subscriptions, events, sends, one delivery row per recipient, and the
+accounts, sessions and audit log of the web workspace.
 
 The schema is created and upgraded by the Alembic migrations in `store/migrations`; a model change goes with a
 migration (tests/test_migrations.py fails when they disagree).
@@ -29,8 +30,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from bulletin.states import (DeliveryStatus, EventKind, ScheduleStep, SendState, SubscriberStatus,
-                             SubscriptionStatus, WaitReason)
+from bulletin.states import (
+    AccountStatus,
+    DeliveryStatus,
+    EventKind,
+    Role,
+    ScheduleStep,
+    SendState,
+    SubscriberStatus,
+    SubscriptionStatus,
+    WaitReason,
+)
 
 #: Column lengths, named once: code that checks a value before storing it uses these.
 EMAIL_MAX = 320
@@ -45,6 +55,11 @@ DIGEST_MAX = 64
 MEDIA_TYPE_MAX = 64
 #: "2026-12"
 MONTH_MAX = 7
+#: an audit entry's action ("send.schedule") and its object's kind ("send") and id
+ACTION_MAX = 64
+OBJECT_MAX = 200
+#: an IPv6 address in text, with room for a zone
+IP_MAX = 64
 
 
 def utcnow() -> dt.datetime:
@@ -276,6 +291,63 @@ class ScheduleEntry(Base):
     send_id: Mapped[int | None] = mapped_column(ForeignKey("sends.id", ondelete="SET NULL"))
 
     __table_args__ = (UniqueConstraint("month", "list_slug", "step"),)
+class User(Base):
+    """An account of the web workspace (`bulletin users add`). Never deleted: the audit log names it for ever."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    #: the address lower-cased: one account per address whatever its case
+    email_key: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
+    status: Mapped[AccountStatus] = mapped_column(enum_column(AccountStatus), default=AccountStatus.ACTIVE)
+    #: an Argon2id hash in PHC format ($argon2id$v=19$m=...,t=...,p=...$salt$hash), never the password
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[dt.datetime | None]
+
+
+class AdminSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored, so a copy of the
+    database opens no session. Signing out or disabling the account deletes the row."""
+
+    __tablename__ = "admin_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: the token every state-changing request of this session must carry (synchroniser token pattern)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: the last request the person made (automatic refreshes do not count): the idle timeout runs from here
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ip: Mapped[str] = mapped_column(String(IP_MAX), default="")
+
+
+class AuditEntry(Base):
+    """Who did what, when, to which object, from where: every change made in the workspace and every sign-in,
+    failed ones included (the sign-in throttle counts those)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: the account's address, the address typed at a failed sign-in, or "cli" for the command line
+    actor: Mapped[str] = mapped_column(String(EMAIL_MAX), default="")
+    #: what was done, e.g. "sign_in", "sign_in.failed", "send.schedule", "user.disable" (services/audit.py)
+    action: Mapped[str] = mapped_column(String(ACTION_MAX))
+    object_type: Mapped[str] = mapped_column(String(ACTION_MAX), default="")
+    object_id: Mapped[str] = mapped_column(String(OBJECT_MAX), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    ip: Mapped[str] = mapped_column(String(IP_MAX), default="")
+
+    __table_args__ = (
+        # The sign-in throttle: recent failures of one address, and of one IP address.
+        Index("ix_audit_log_action_actor_at", "action", "actor", "at"),
+        Index("ix_audit_log_action_ip_at", "action", "ip", "at"),
+        Index("ix_audit_log_object", "object_type", "object_id"),
+    )
 
 
 #: APScheduler 3's job store table (scheduled sends), exactly as its SQLAlchemyJobStore defines it. It is created

@@ -1,4 +1,5 @@
-"""The web application of `bulletin serve`: unsubscribe, subscribe, archive and health pages.
+"""The web application of `bulletin serve`: unsubscribe, subscribe, archive and health pages, and the
+workspace under /admin/ (bulletin/web/admin).
 
 Domain errors become pages here: a bad or foreign token is a plain 400 page and an unknown thing is a 404
 page, in the browser's language, revealing nothing about who is subscribed.
@@ -6,7 +7,6 @@ page, in the browser's language, revealing nothing about who is subscribed.
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from fastapi import FastAPI, Request
@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 
 from bulletin.config import Config
 from bulletin.errors import NotFoundError, TokenError
-from bulletin.web import archive, icons, media, subscribe, unsubscribe
+from bulletin.web import admin, archive, icons, media, subscribe, unsubscribe
 from bulletin.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -37,13 +37,7 @@ def create_app(cfg: Config) -> FastAPI:
     app.include_router(archive.router)
     app.include_router(icons.router)
     app.include_router(media.router)
-    try:
-        admin = importlib.import_module("bulletin.web.admin")
-    except ModuleNotFoundError as e:
-        if e.name != "bulletin.web.admin":
-            raise
-    else:
-        app.include_router(admin.router)
+    admin.install(app)
 
     @app.exception_handler(TokenError)
     def bad_token(request: Request, exc: TokenError):

@@ -1,7 +1,7 @@
 """approvals, published files, the monthly schedule's log; sends keep their fingerprint and why they wait
 
-Revision ID: 0003_approvals
-Revises: 0002
+Revision ID: 0004_approvals
+Revises: 0003_accounts
 Create Date: 2026-12-01 21:45:00
 
 - `approvals`: who approved which version (fingerprint) of an issue, and when.
@@ -15,8 +15,8 @@ Existing sends get no fingerprint and are sent as before, from the editions stor
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0003_approvals"
-down_revision = "0002"
+revision = "0004_approvals"
+down_revision = "0003_accounts"
 branch_labels = None
 depends_on = None
 
