@@ -167,3 +167,22 @@ def test_a_waiting_send_can_be_cancelled(sqlite_url, make_config, tmp_path, caps
         assert "was waiting" not in capsys.readouterr().out
         assert sends.start_due(store, cfg, at + dt.timedelta(hours=1)) == sends.DueSends()
         assert [r.rcpt for r in server.handler.received] == [TEAM], "only the alert: the send never went"
+
+
+def test_the_dashboard_says_whether_this_month_s_issue_is_approved(sqlite_url, make_config, tmp_path):
+    from bulletin.services import issues
+
+    cfg = make_config("", db_url=sqlite_url)
+    folder = tmp_path / "issues" / "2027-01"
+    shutil.copytree(copy_issue(tmp_path / "sample"), folder)
+    store = Store.open(cfg)
+
+    def approved():
+        with store.unit_of_work() as uow:
+            return issues.month_issue(uow, cfg, dt.date(2027, 1, 10)).approved
+
+    assert approved() is False
+    issues.approve(store, cfg, folder, by="awa@imrap-mali.org", source="web")
+    assert approved() is True
+    (folder / "highlights.md").write_text("---\ntitle: Ce mois-ci\n---\n- Une seule chose.\n", encoding="utf-8")
+    assert approved() is False, "changed since it was approved"
