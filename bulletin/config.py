@@ -13,9 +13,11 @@ import secrets
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, List, get_type_hints
 
 from bulletin.errors import ConfigError
+from bulletin.i18n import Message
+from bulletin.monthday import MonthDay
 
 DEFAULT_FILE = "bulletin.toml"
 ENV_VAR = "BULLETIN_CONFIG"
@@ -85,7 +87,9 @@ class Web:
     host: str = "127.0.0.1"
     port: int = 8000
     secret_env: str = "BULLETIN_SECRET"
-    admin_password_env: str = "BULLETIN_ADMIN_PASSWORD"
+    session_idle_minutes: int = 60
+    session_max_hours: int = 12
+    issues_dir: str = "issues"
     subscribe_lists: list[str] = field(default_factory=list)
     subscribe_limit_per_ip: int = 20
     subscribe_limit_per_address: int = 3
@@ -116,6 +120,58 @@ class Files:
 
 
 @dataclass
+class Compose:
+    max_edition_kb: int = 300
+
+
+@dataclass
+class Schedule:
+    """The monthly rhythm: `day` empty means no monthly send. The issue of a month is [web].issues_dir/YYYY-MM."""
+
+    day: str = ""
+    time: str = "08:00"
+    list: str = ""
+    remind_days_before: int = 3
+    # typing.List and a lambda: the field `list` above shadows the builtin in this class's body
+    remind: List[str] = field(default_factory=lambda: [])
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.day.strip())
+
+    @property
+    def month_day(self) -> MonthDay:
+        return MonthDay.parse(self.day)
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        hour, minute = self.time.strip().split(":")
+        return int(hour), int(minute)
+
+    def validate(self, where: str) -> None:
+        """Each key checked at load; an error names the key and says what it takes."""
+        if self.enabled:
+            try:
+                self.month_day
+            except ValueError:
+                raise ConfigError(Message("config.schedule.day", value=self.day), where=where)
+            if not self.list.strip():
+                raise ConfigError(Message("config.schedule.list"), where=where)
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.time.strip()):
+            raise ConfigError(Message("config.schedule.time", value=self.time), where=where)
+        if not 0 <= self.remind_days_before <= 27:
+            raise ConfigError(Message("config.schedule.remind_days_before", value=self.remind_days_before),
+                              where=where)
+        from email_validator import EmailNotValidError, validate_email
+
+        for address in self.remind:
+            try:
+                validate_email(address, check_deliverability=False)
+            except EmailNotValidError as e:
+                raise ConfigError(Message("config.schedule.remind", value=address, reason=str(e)), where=where)
+
+
+@dataclass
 class Config:
     organisation: Organisation = field(default_factory=Organisation)
     database: Database = field(default_factory=Database)
@@ -124,6 +180,8 @@ class Config:
     dkim: Dkim = field(default_factory=Dkim)
     web: Web = field(default_factory=Web)
     bounces: Bounces = field(default_factory=Bounces)
+    compose: Compose = field(default_factory=Compose)
+    schedule: Schedule = field(default_factory=Schedule)
     files: Files = field(default_factory=Files)
     #: The file this configuration was read from, or None for the built-in defaults.
     path: Path | None = None

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import idna
 
 from bulletin.errors import ConfigError
+from bulletin.i18n import Message
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LOCAL_PART = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
@@ -28,6 +29,7 @@ _FILE_MODE = re.compile(r"0?o?([0-7]{3})")
 #: More recipients than this claimed at once would keep rows from other workers for minutes.
 MAX_BATCH_SIZE = 10_000
 MAX_CONNECTIONS = 100
+SECONDS = Message("config.unit.seconds")
 
 
 class Checker:
@@ -37,43 +39,49 @@ class Checker:
         self.where = where
         self.locate = locate
 
-    def fail(self, section: str, key: str, what: str) -> None:
-        raise ConfigError(f"[{section}].{key} {what}", where=self.where, line=self.locate(section, key))
+    def fail(self, section: str, key: str, key_name: str, /, **values: object) -> None:
+        """Raise the catalogue message `key_name`, its {key} the setting's name `[section].key`."""
+        raise ConfigError(Message(key_name, key=f"[{section}].{key}", **values), where=self.where,
+                          line=self.locate(section, key))
 
     # Text
 
     def one_line(self, section: str, key: str, value: str) -> None:
         if "\r" in value or "\n" in value:
-            self.fail(section, key, "must be one line (it holds a line break)")
+            self.fail(section, key, "config.check.line_break")
         if any(unicodedata.category(c) == "Cc" and c != "\t" for c in value):
-            self.fail(section, key, "holds a control character")
+            self.fail(section, key, "config.check.control")
 
     def choice(self, section: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
         if value not in allowed:
-            names = ", ".join(repr(a) for a in allowed[:-1]) + f" or {allowed[-1]!r}"
-            self.fail(section, key, f"must be {names}, not {value!r}")
+            self.fail(section, key, "config.check.choice", first=", ".join(repr(a) for a in allowed[:-1]),
+                      last=repr(allowed[-1]), value=repr(value))
 
     def env_name(self, section: str, key: str, value: str) -> None:
         if not _ENV_NAME.fullmatch(value):
-            self.fail(section, key, f"must name an environment variable (letters, digits, _), not {value!r}")
+            self.fail(section, key, "config.check.env_name", value=repr(value))
 
     # Numbers
 
-    def integer(self, section: str, key: str, value: int, low: int, high: int | None = None, *, why: str = "") -> None:
-        if value < low or (high is not None and value > high):
-            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
-            self.fail(section, key, f"must be {bounds}{why}, not {value}")
+    def integer(self, section: str, key: str, value: int, low: int, high: int | None = None) -> None:
+        if high is None and value < low:
+            self.fail(section, key, "config.check.at_least", low=low, value=value)
+        if high is not None and not low <= value <= high:
+            self.fail(section, key, "config.check.range", low=low, high=high, value=value)
 
     def port(self, section: str, key: str, value: int) -> None:
-        self.integer(section, key, value, 1, 65535, why=" (a TCP port)")
+        if not 1 <= value <= 65535:
+            self.fail(section, key, "config.check.port", value=value)
 
-    def number(self, section: str, key: str, value: float, *, positive: bool, unit: str, note: str = "") -> None:
+    def number(self, section: str, key: str, value: float, *, positive: bool, unit: Message,
+               note: Message | str = "") -> None:
         """A finite number of `unit`, more than 0 if `positive`, else 0 or more."""
         if not math.isfinite(value):
-            self.fail(section, key, f"must be a finite number of {unit}{note}, not {value}")
-        if value < 0 or (positive and value == 0):
-            self.fail(section, key, f"must be {'more than 0' if positive else '0 or more'} {unit}{note}, "
-                                    f"not {value:g}")
+            self.fail(section, key, "config.check.finite", unit=unit, note=note, value=value)
+        if positive and value <= 0:
+            self.fail(section, key, "config.check.positive", unit=unit, note=note, value=f"{value:g}")
+        if value < 0:
+            self.fail(section, key, "config.check.non_negative", unit=unit, note=note, value=f"{value:g}")
 
     # Names and addresses
 
@@ -89,7 +97,7 @@ class Checker:
         except idna.IDNAError:
             ascii_host = ""
         if not ascii_host or not _DNS_LABELS.fullmatch(ascii_host):
-            self.fail(section, key, f"has a host name that is not one: {host!r}")
+            self.fail(section, key, "config.check.host", value=repr(host))
         return ascii_host
 
     def url(self, section: str, key: str, value: str) -> str:
@@ -99,11 +107,11 @@ class Checker:
             parts = urlsplit(value)
             port = parts.port
         except ValueError as e:
-            self.fail(section, key, f"is not a valid URL: {value!r} ({e})")
+            self.fail(section, key, "config.check.url_invalid", value=repr(value), reason=str(e))
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in value:
-            self.fail(section, key, f"must be an http(s) URL, not {value!r}")
+            self.fail(section, key, "config.check.url", value=repr(value))
         if parts.username is not None or parts.password is not None:
-            self.fail(section, key, f"must not hold a user name or password: {value!r}")
+            self.fail(section, key, "config.check.url_credentials", value=repr(value))
         host = self.host(section, key, parts.hostname)
         if ":" in host:
             host = f"[{host}]"
@@ -116,7 +124,7 @@ class Checker:
         local, at, domain = value.rpartition("@")
         checked = local.replace(placeholder, "x") if placeholder else local
         if not at or not _LOCAL_PART.fullmatch(checked) or not domain or "[" in domain:
-            self.fail(section, key, f"must be an email address like name@example.org, not {value!r}")
+            self.fail(section, key, "config.check.address", value=repr(value))
         return f"{local}@{self.host(section, key, domain)}"
 
     # Paths
@@ -128,7 +136,7 @@ class Checker:
     def file_path(self, section: str, key: str, path: Path) -> None:
         """`path` is a file or can become one: it is no folder and no parent is a file."""
         if path.is_dir():
-            self.fail(section, key, f"is a folder, not a file: {path}")
+            self.fail(section, key, "config.check.is_folder", path=path)
         self._nothing_in_the_way(section, key, path, path.parents)
 
     def _nothing_in_the_way(self, section: str, key: str, path: Path, folders) -> None:
@@ -137,25 +145,26 @@ class Checker:
                 if not p.exists():
                     continue
                 if not p.is_dir():
-                    what = "is a file, not a folder" if p == path else f"is under {p}, which is a file"
-                    self.fail(section, key, f"{what}: {path}")
+                    if p == path:
+                        self.fail(section, key, "config.check.is_file", path=path)
+                    self.fail(section, key, "config.check.under_file", file=p, path=path)
             except OSError as e:
-                self.fail(section, key, f"cannot be read: {path}: {e.strerror}")
+                self.fail(section, key, "config.check.unreadable", path=path, reason=e.strerror)
             return
 
     def file_mode(self, section: str, key: str, value: str) -> int:
         m = _FILE_MODE.fullmatch(value.strip())
         mode = int(m.group(1), 8) if m else -1
         if mode < 0 or mode & ~0o666 or mode & 0o600 != 0o600:
-            self.fail(section, key, "must be a file mode that lets the owner read and write, without execute bits, "
-                                    f"like \"0600\" or \"0640\", not {value!r}")
+            self.fail(section, key, "config.check.file_mode", value=repr(value))
         return mode
 
 
 def validate(cfg, where: str, locate: Callable[[str, str], int | None]) -> None:
     """Check every value of `cfg` (a Config), converting host names to ASCII; raises ConfigError."""
     c = Checker(where, locate)
-    for section in ("organisation", "database", "delivery", "smtp", "dkim", "web", "bounces", "files"):
+    for section in ("organisation", "database", "delivery", "smtp", "dkim", "web", "bounces", "compose", "schedule",
+                    "files"):
         values = getattr(cfg, section, None)
         for key, value in vars(values).items() if values is not None else ():
             items = value if isinstance(value, list) else value.values() if isinstance(value, dict) else [value]
@@ -165,16 +174,16 @@ def validate(cfg, where: str, locate: Callable[[str, str], int | None]) -> None:
 
     org = cfg.organisation
     if not org.languages:
-        c.fail("organisation", "languages", "must name at least one language")
+        c.fail("organisation", "languages", "config.check.languages")
     if org.language not in org.languages:
-        c.fail("organisation", "language", f"must be one of [organisation].languages ({', '.join(org.languages)}), "
-                                           f"not {org.language!r}")
+        c.fail("organisation", "language", "config.check.language", languages=", ".join(org.languages),
+               value=repr(org.language))
     try:
         from zoneinfo import ZoneInfo
 
         ZoneInfo(org.timezone)
     except Exception:
-        c.fail("organisation", "timezone", f"{org.timezone!r} is not a known time zone")
+        c.fail("organisation", "timezone", "config.check.timezone", value=repr(org.timezone))
     if org.email:
         org.email = c.address("organisation", "email", org.email)
     if org.website:
@@ -183,7 +192,7 @@ def validate(cfg, where: str, locate: Callable[[str, str], int | None]) -> None:
 
     database = cfg.database
     if not database.url:
-        c.fail("database", "url", "must be a database URL, e.g. \"sqlite:///bulletin.db\"")
+        c.fail("database", "url", "config.check.database_url")
     sqlite_file = cfg.sqlite_file
     if sqlite_file is not None:
         c.file_path("database", "url", sqlite_file)
@@ -197,43 +206,45 @@ def validate(cfg, where: str, locate: Callable[[str, str], int | None]) -> None:
         d.reply_to = c.address("delivery", "reply_to", d.reply_to)
     if d.return_path:
         d.return_path = c.address("delivery", "return_path", d.return_path, placeholder="{token}")
-    c.number("delivery", "rate", d.rate, positive=False, unit="messages per second", note=" (0: no limit)")
+    c.number("delivery", "rate", d.rate, positive=False, unit=Message("config.unit.rate"),
+             note=Message("config.note.no_limit"))
     c.integer("delivery", "connections", d.connections, 1, MAX_CONNECTIONS)
     c.integer("delivery", "batch_size", d.batch_size, 1, MAX_BATCH_SIZE)
-    c.number("delivery", "retry_initial_seconds", d.retry_initial_seconds, positive=True, unit="seconds")
-    c.number("delivery", "retry_max_seconds", d.retry_max_seconds, positive=True, unit="seconds")
-    c.number("delivery", "retry_deadline_hours", d.retry_deadline_hours, positive=True, unit="hours")
-    c.number("delivery", "claim_timeout_seconds", d.claim_timeout_seconds, positive=True, unit="seconds")
+    c.number("delivery", "retry_initial_seconds", d.retry_initial_seconds, positive=True, unit=SECONDS)
+    c.number("delivery", "retry_max_seconds", d.retry_max_seconds, positive=True, unit=SECONDS)
+    c.number("delivery", "retry_deadline_hours", d.retry_deadline_hours, positive=True, unit=Message("config.unit.hours"))
+    c.number("delivery", "claim_timeout_seconds", d.claim_timeout_seconds, positive=True, unit=SECONDS)
 
     s = cfg.smtp
     if d.transport == "smtp" and not s.host:
-        c.fail("smtp", "host", "must name the mail server when [delivery].transport is \"smtp\"")
+        c.fail("smtp", "host", "config.check.smtp_host")
     if s.host:
         c.host("smtp", "host", s.host)
     c.port("smtp", "port", s.port)
     c.choice("smtp", "security", s.security, ("starttls", "ssl", "none"))
     c.env_name("smtp", "password_env", s.password_env)
-    c.number("smtp", "timeout", s.timeout, positive=True, unit="seconds")
+    c.number("smtp", "timeout", s.timeout, positive=True, unit=SECONDS)
 
     k = cfg.dkim
     given = [key for key in ("domain", "selector", "private_key_file") if getattr(k, key)]
     if given and len(given) < 3:
         missing = next(key for key in ("domain", "selector", "private_key_file") if key not in given)
-        c.fail("dkim", missing, "must be set too: DKIM signs only with domain, selector and private_key_file")
+        c.fail("dkim", missing, "config.check.dkim_missing")
     if k.domain:
         k.domain = c.host("dkim", "domain", k.domain)
     if k.selector and not _DNS_LABELS.fullmatch(k.selector):
-        c.fail("dkim", "selector", f"must be a DNS name (letters, digits, -, .), not {k.selector!r}")
+        c.fail("dkim", "selector", "config.check.dns_name", value=repr(k.selector))
 
     w = cfg.web
     w.base_url = c.url("web", "base_url", w.base_url).rstrip("/")
     if urlsplit(w.base_url).query or urlsplit(w.base_url).fragment:
-        c.fail("web", "base_url", f"must not hold a query or fragment: {w.base_url!r}")
+        c.fail("web", "base_url", "config.check.url_query", value=repr(w.base_url))
     if not w.host:
-        c.fail("web", "host", "must name the address to listen on, e.g. \"127.0.0.1\"")
+        c.fail("web", "host", "config.check.listen_host")
     c.port("web", "port", w.port)
     c.env_name("web", "secret_env", w.secret_env)
-    c.env_name("web", "admin_password_env", w.admin_password_env)
+    c.integer("web", "session_idle_minutes", w.session_idle_minutes, 1)
+    c.integer("web", "session_max_hours", w.session_max_hours, 1)
     c.integer("web", "subscribe_limit_per_ip", w.subscribe_limit_per_ip, 1)
     c.integer("web", "subscribe_limit_per_address", w.subscribe_limit_per_address, 1)
 
@@ -247,6 +258,13 @@ def validate(cfg, where: str, locate: Callable[[str, str], int | None]) -> None:
     c.choice("bounces", "imap_security", b.imap_security, ("ssl", "starttls", "none"))
     c.env_name("bounces", "imap_password_env", b.imap_password_env)
 
+    c.integer("compose", "max_edition_kb", cfg.compose.max_edition_kb, 1)
+    try:
+        cfg.schedule.validate(where)
+    except ConfigError as e:  # its messages name the key: the line is the key's
+        if e.line is None and isinstance(e.what, Message) and e.what.key.startswith("config.schedule."):
+            e.line = locate("schedule", e.what.key.split(".")[2])
+        raise
     c.file_mode("files", "mode", cfg.files.mode)
 
 

@@ -74,7 +74,7 @@ def test_bad_files_say_where_and_what(tmp_path, body, message, line):
     path.write_text(body)
     with pytest.raises(ConfigError) as exc:
         config_mod.load(path)
-    assert message in exc.value.what
+    assert message in str(exc.value.what)
     assert exc.value.where == str(path)
     assert exc.value.line == line
 

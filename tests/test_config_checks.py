@@ -4,6 +4,8 @@ is one line `error: FILE:LINE: [section].key WHAT`, exit status 1, no traceback,
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -147,4 +149,24 @@ def test_keys_of_a_sub_table_and_quoted_keys_are_located(tmp_path):
     with pytest.raises(ConfigError) as exc:
         config_mod.load(path)
     assert exc.value.line == 7
-    assert exc.value.what == "[organisation.social].x must be an http(s) URL, not 'mailto:a@b'"
+    assert str(exc.value.what) == "[organisation.social].x must be an http(s) URL, not 'mailto:a@b'"
+
+
+def test_errors_are_in_the_terminal_s_language(site):
+    config = site / "fr.toml"
+    config.write_text('[database]\nurl = "sqlite:///bulletin.db"\n[delivery]\nrate = -2\n', encoding="utf-8")
+    done = subprocess.run([*([str(BULLETIN)] if BULLETIN.exists() else [sys.executable, "-m", "bulletin"]),
+                           "--config", str(config), "lists"], cwd=site, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "LANG": "fr_ML.UTF-8", "LANGUAGE": "", "LC_ALL": "", "LC_MESSAGES": ""})
+    assert done.returncode == 1
+    assert done.stderr == (f"error: {config}:4: [delivery].rate doit valoir 0 messages par seconde ou plus "
+                           "(0 : pas de limite), et non -2\n")
+
+
+def test_every_message_of_the_checks_is_in_both_catalogues():
+    from bulletin import config_checks, i18n
+
+    used = set(re.findall(r'"((?:config\.(?:check|unit|note))\.[a-z_]+)"', Path(config_checks.__file__).read_text()))
+    assert len(used) > 25
+    for language in ("en", "fr"):
+        assert used <= i18n.keys(language), (language, used - i18n.keys(language))

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bulletin.errors import ImportFileError
+from bulletin.services import consent
 from bulletin.store import db, queries
 from bulletin.store.csvfile import MAX_ROW_LINES
 from bulletin.store.importer import ImportReport, import_subscribers
@@ -43,7 +44,7 @@ def engine(sqlite_url):
 def run_import(engine, path) -> tuple[ImportReport, dict[str, str]]:
     with db.session_scope(engine) as s:
         report = import_subscribers(s, path, queries.get_list(s, "imrap"), languages=["fr", "en"],
-                                    default_language="fr")
+                                    default_language="fr", rules=consent)
     with db.session_scope(engine) as s:
         names = dict(s.execute(select(Subscriber.email, Subscriber.name)).all())
     return report, names

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from bulletin.errors import ImportFileError
 from bulletin.store import db, queries
 from bulletin.store.addresses import normalise_email
+from bulletin.services import consent
 from bulletin.store.csvfile import MAX_ROW_LINES
 from bulletin.store.importer import import_subscribers
 from bulletin.store.models import Subscriber
@@ -64,7 +65,7 @@ def _import(engine, path):
     """Import, check the invariants inside the transaction, then roll back so every example starts empty."""
     with db.session_scope(engine) as s:
         report = import_subscribers(s, path, queries.get_list(s, "imrap"), languages=["fr", "en"],
-                                    default_language="fr")
+                                    default_language="fr", rules=consent)
         stored = s.execute(select(Subscriber.email, Subscriber.email_key, Subscriber.language)).all()
         s.rollback()
     return report, stored

@@ -71,7 +71,7 @@ def test_lists_add_and_counts(cli):
         (["subscribers", "add", "new@example.org", "--list", "imrap", "--language", "klingon"],
          "error: --language: unknown language 'klingon' (known: fr, en)"),
         (["subscribers", "add", "awa.traore@example.org", "--list", "imrap"],
-         "error: awa.traore@example.org: unsubscribed from 'imrap' on "),
+         "error: awa.traore@example.org: unsubscribed from 'imrap' before: only they can subscribe again"),
         (["subscribers", "unsubscribe", "nobody@example.org"], "error: nobody@example.org: no subscriber with"),
         (["subscribers", "unsubscribe", "moussa.kone@example.org", "--list", "other"],
          "error: moussa.kone@example.org: not on the list 'other'"),

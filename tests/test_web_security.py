@@ -9,31 +9,32 @@ import re
 import socket
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image
 
+from admin_support import concrete, live_workspace, seed_workspace
 from bulletin.store import db
+from bulletin.web.admin import access
 from bulletin.web.server import redact
-from web_support import live_site, seed
+from web_support import seed
 
 BULLETIN = Path(sys.executable).parent / "bulletin"
-PASSWORD = "pass-mot-de-passe"
-STRICT_PARTS = ["default-src 'none'", "script-src 'none'", "frame-ancestors 'none'", "base-uri 'none'",
-                "form-action 'self' "]
+STRICT_PARTS = ["default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"]
 
 
 @pytest.fixture
-def site(make_config, db_url, tmp_path, monkeypatch):
-    monkeypatch.setenv("BULLETIN_ADMIN_PASSWORD", PASSWORD)
-    with live_site(make_config, db_url, tmp_path) as s:
-        yield s
+def ws(make_config, db_url, tmp_path):
+    with live_workspace(make_config, db_url, tmp_path) as w:
+        w.params = seed_workspace(w)
+        yield w
 
 
 def check_headers(response: httpx.Response, *, inline_styles: bool = False) -> None:
+    """The headers every response carries. Public pages: no script at all, styles by hash (or, for the archive's
+    copy of an issue, inline). The workspace under /admin/ keeps its own policy: scripts and styles from its own
+    files only."""
     where = f"{response.request.method} {response.request.url} ({response.status_code})"
     h = response.headers
     assert h.get("x-content-type-options") == "nosniff", where
@@ -42,68 +43,54 @@ def check_headers(response: httpx.Response, *, inline_styles: bool = False) -> N
     csp = h.get("content-security-policy", "")
     for part in STRICT_PARTS:
         assert part in csp, (where, part)
-    styles = re.search(r"style-src ([^;]*)", csp).group(1)
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";") if " " in d.strip())
+    assert "unsafe" not in directives.get("script-src", "") and "unsafe" not in directives["default-src"], where
+    if response.request.url.path.startswith("/admin/") and "script-src 'self'" in csp:
+        assert directives["style-src"] == "'self'", where  # the workspace's own policy
+        return
+    assert directives["script-src"] == "'none'", where
+    styles = directives["style-src"]
     if inline_styles:
         assert styles == "'unsafe-inline'", where
-    else:
-        assert "unsafe" not in csp and styles.startswith("'sha256-"), where
-    if response.headers.get("content-type", "").startswith("text/html") and not inline_styles:
+        return
+    assert "unsafe" not in csp and styles.startswith("'sha256-"), where
+    if h.get("content-type", "").startswith("text/html"):
         # The page's own sheet is the one the policy allows, byte for byte.
         for css in re.findall(r"<style[^>]*>(.*?)</style>", response.text, re.S):
             digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
             assert f"'sha256-{digest}'" in styles, where
 
 
-def test_every_route_sends_the_security_headers(site, tmp_path):
-    sample = seed(site.engine)
-    issue = tmp_path / "issue"
-    (issue / "images").mkdir(parents=True)
-    Image.new("RGB", (40, 30), (181, 84, 28)).save(issue / "images" / "photo.png")
-    from bulletin.store.models import Send
-
-    with db.session_scope(site.engine) as s:
-        s.get(Send, sample.send).issue_dir = str(issue)
-    values = {
-        "token": site.tokens.unsubscribe(sample.awa, sample.actualites, sample.send),
-        "slug": "2023-06",
-        "name": "photo.png",
-        "send_id": str(sample.send),
-    }
-    confirm = site.tokens.confirm("new@example.org", sample.actualites, "fr")
-    app_routes = [r for r in _routes(site)]
-    assert {"/unsubscribe/{token}", "/subscribe", "/archive/{slug}/images/{name}", "/healthz",
-            "/admin/sends/{send_id}"} <= {path for path, _ in app_routes}
-    auth = ("admin", PASSWORD)
-    with httpx.Client(base_url=site.url, timeout=30) as client:
-        for path, methods in app_routes:
-            for method in sorted(methods):
-                url = re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), "x"), path)
-                if path.startswith("/confirm/"):
-                    url = f"/confirm/{confirm}"
-                data = {"email": "new@example.org", "list": "actualites"} if method == "POST" else None
-                response = client.request(method, url, data=data, auth=auth)
-                assert response.status_code < 500, (method, url, response.status_code)
-                check_headers(response, inline_styles=path == "/archive/{slug}")
-                if path.startswith("/admin/"):  # and the same route refusing a stranger
-                    check_headers(client.request(method, url))
-        # Errors: not found, a bad token, a wrong method, a stranger at the admin pages.
-        for method, url in [("GET", "/nowhere"), ("GET", "/unsubscribe/forged.token"), ("PUT", "/subscribe"),
-                            ("GET", "/archive/2023-06/images/missing.png"), ("GET", "/admin/sends")]:
-            response = client.request(method, url)
-            assert response.status_code in {"/nowhere": [404], "/unsubscribe/forged.token": [400],
-                                            "/subscribe": [405], "/admin/sends": [401]}.get(
-                url, [404]), (method, url, response.status_code)
-            check_headers(response)
-
-
-def _routes(site) -> list[tuple[str, set[str]]]:
-    """Every route of the app with its methods, as FastAPI's own description of the app lists them."""
-    from bulletin.web.app import create_app
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # GET and HEAD share a function: "duplicate operation id"
-        paths = create_app(site.cfg).openapi()["paths"]
-    return [(path, {m.upper() for m in operations}) for path, operations in paths.items()]
+def test_every_route_sends_the_security_headers(ws, tmp_path):
+    """Every route the app serves, as FastAPI lists it, by every method, as a visitor and as a signed-in admin,
+    and the error answers: not found, a forged token, a wrong method, a route that fails."""
+    sample_send = ws.params["send"]
+    public = {"token": ws.site.tokens.unsubscribe(1, 1), "slug": "2023-06", "name": "photo.png",
+              "hash": "0" * 64, "filename": "x.png"}
+    routes = sorted({(path, m) for path, r in access.served_routes(ws.site.app.routes)
+                     for m in getattr(r, "methods", ())})
+    assert {("/unsubscribe/{token}", "POST"), ("/subscribe", "GET"), ("/archive/{slug}/images/{name}", "GET"),
+            ("/healthz", "GET"), ("/admin/sends/{send_id}", "GET"), ("/admin/login", "POST")} <= set(routes)
+    visitor, admin = ws.client(), ws.signed_in("admin@imrap-mali.org")
+    for path, method in routes:
+        if path.startswith("/admin"):
+            url = concrete(path, ws.params)
+        else:
+            url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: public.get(m.group(1), "x"), path)
+        if path.startswith("/confirm/"):
+            url = "/confirm/" + ws.site.tokens.confirm("new@example.org", 1, "fr")
+        data = {"email": "new@example.org", "list": "actualites"} if method == "POST" else None
+        for client in (visitor, admin):
+            response = client.request(method, url, data=data)
+            assert response.status_code < 500, (method, url, response.status_code)
+            check_headers(response, inline_styles=path == "/archive/{slug}" and response.status_code == 200)
+    for method, url, status in [("GET", "/nowhere", 404), ("GET", "/unsubscribe/forged.token", 400),
+                                ("PUT", "/subscribe", 405), ("GET", "/archive/2023-06/images/missing.png", 404),
+                                ("GET", "/admin/sends/99999999999999999999", 404),
+                                ("GET", f"/admin/sends/{sample_send}", 200)]:
+        response = admin.request(method, url)
+        assert response.status_code == status, (method, url, response.status_code)
+        check_headers(response)
 
 
 def test_an_unexpected_error_page_has_them_too(make_config, sqlite_url):
@@ -125,19 +112,17 @@ def test_an_unexpected_error_page_has_them_too(make_config, sqlite_url):
     check_headers(response)
 
 
-@pytest.mark.parametrize("send_id, status", [("99999999999999999999", 404), ("9223372036854775807", 404),
-                                             ("2147483647", 404), ("2147483648", 404),
-                                             ("-1", 404), ("0", 404), ("abc", 404)])
-def test_a_send_id_no_record_can_have_is_a_404(site, send_id, status):
-    response = httpx.get(f"{site.url}/admin/sends/{send_id}", auth=("admin", PASSWORD))
-    assert response.status_code == status
+@pytest.mark.parametrize("send_id", ["99999999999999999999", "9223372036854775807", "2147483648", "0", "-1",
+                                     "abc"])
+def test_a_send_id_no_record_can_have_is_a_404(ws, send_id):
+    response = ws.signed_in("admin@imrap-mali.org").get(f"/admin/sends/{send_id}")
+    assert response.status_code == 404
     assert "text/html" in response.headers["content-type"]
     check_headers(response)
 
 
-def test_the_archive_copy_of_an_issue_may_use_inline_styles_only(site):
-    seed(site.engine)
-    response = httpx.get(f"{site.url}/archive/2023-06")
+def test_the_archive_copy_of_an_issue_may_use_inline_styles_only(ws):
+    response = httpx.get(f"{ws.url}/archive/2023-06")
     assert response.status_code == 200
     check_headers(response, inline_styles=True)
 

@@ -19,7 +19,7 @@ from bulletin import files, i18n
 from bulletin.errors import BulletinError
 
 #: Modules under bulletin.cli that register subcommands, in the order `bulletin --help` lists them.
-COMMAND_MODULES = ("compose", "store", "deliver", "web", "bounces")
+COMMAND_MODULES = ("compose", "store", "deliver", "web", "users", "bounces")
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        # A configuration that does not load is reported in the terminal's language too.
+        i18n.set_default_language(i18n.terminal_language(i18n.SOURCE_LANGUAGE))
         cfg = config_mod.load(args.config)
         org_language = cfg.organisation.language
         i18n.set_default_language(i18n.terminal_language(org_language), fallback=org_language)

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from bulletin.errors import ConfigError
 from bulletin.files import readable_by_others
+from bulletin.i18n import Message
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,7 @@ def warn_if_readable_by_all(path: Path) -> None:
         return
     if exposed and path not in _warned:
         _warned.add(path)
-        log.warning("warning: %s: the DKIM private key is readable by every user of this machine (chmod 600 %s)",
-                    path, path)
+        log.warning("warning: %s: %s", path, Message("dkim.readable_by_all", path=path))
 
 
 class DkimSigner:

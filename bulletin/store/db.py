@@ -126,6 +126,16 @@ def engine_for(url: str) -> Engine:
         return engine
 
 
+def ping(engine: Engine) -> bool:
+    """Whether the database answers a trivial query."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
 def dispose_all() -> None:
     with _lock:
         for engine in _engines.values():

@@ -24,13 +24,14 @@ from sqlalchemy.orm import Session
 
 from bulletin.errors import BulletinError
 from bulletin.files import atomic_write
+from bulletin.i18n import Message
 from bulletin.store.csvfile import neutralise
 from bulletin.store.models import MailingList, Subscriber, Subscription
 
 COLUMNS = ["email", "name", "language", "status", "subscriber_status"]
 FETCH = 2000
 #: The delimiters an export may use (the importer recognises each).
-DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
+DELIMITERS = (",", ";", "\t", "|")
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,8 @@ def csv_format(language: str, delimiter: str | None = None) -> CsvFormat:
     if delimiter is None:
         return base
     if delimiter not in DELIMITERS:
-        names = ", ".join(f"{d!r} ({n})" for d, n in DELIMITERS.items())
-        raise BulletinError(f"not a delimiter the import reads: {delimiter!r} (one of {names})", where="--delimiter")
+        raise BulletinError(Message("export.delimiter", value=repr(delimiter),
+                                    known=", ".join(repr(d) for d in DELIMITERS)), where="--delimiter")
     return CsvFormat(delimiter, base.bom)
 
 
@@ -125,13 +126,13 @@ def export_to_file(session: Session, ml: MailingList, path: str | Path, **option
     in one step; an error or a kill leaves it as it was, and nothing else behind)."""
     path = Path(path)
     if path.is_dir():
-        raise BulletinError("cannot write: this is a folder", where=path)
+        raise BulletinError(Message("export.is_folder"), where=path)
     try:
         with atomic_write(path) as out:
             return export_subscribers(session, ml, out, **options)
     except FileNotFoundError:
-        raise BulletinError("cannot write: no such folder", where=path) from None
+        raise BulletinError(Message("export.no_folder"), where=path) from None
     except IsADirectoryError:
-        raise BulletinError("cannot write: this is a folder", where=path) from None
+        raise BulletinError(Message("export.is_folder"), where=path) from None
     except OSError as e:
-        raise BulletinError(f"cannot write: {e.strerror}", where=path) from None
+        raise BulletinError(Message("export.cannot_write", reason=e.strerror), where=path) from None

@@ -5,7 +5,9 @@ Security Policy allows no script at all, no frames around the pages (they hold o
 only to the site, and styles only from the sheets the package ships, allowed by their SHA-256 (the pages keep
 their one inline sheet: readers pay for every request). The archive's copy of an issue is the email itself, whose
 styles are inline attributes by necessity: its handler calls `allow_inline_styles`, which widens styles, and
-nothing else, for that response. No page sends a Referer, so a token in a URL never leaks to another site.
+nothing else, for that response. A response that brings its own policy keeps it: the workspace under /admin/
+loads htmx and its sheet from its own static files (bulletin/web/admin/views.py). No page sends a Referer, so a
+token in a URL never leaks to another site.
 """
 
 from __future__ import annotations
@@ -67,9 +69,9 @@ class SecurityHeaders:
             "Referrer-Policy": "no-referrer",
         }
 
-    def headers_for(self, scope: Scope) -> dict[str, str]:
+    def policy_for(self, scope: Scope) -> str:
         inline = bool((scope.get("state") or {}).get(_STATE_KEY))
-        return {**self.fixed, "Content-Security-Policy": self.inline if inline else self.strict}
+        return self.inline if inline else self.strict
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,8 +84,10 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 started = True
                 headers = MutableHeaders(scope=message)
-                for name, value in self.headers_for(scope).items():
+                for name, value in self.fixed.items():
                     headers[name] = value
+                if "content-security-policy" not in headers:
+                    headers["Content-Security-Policy"] = self.policy_for(scope)
             await send(message)
 
         try:
