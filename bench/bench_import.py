@@ -69,6 +69,7 @@ def child(kind: str, url: str, path: str) -> dict:
                 n += 1
         return {"seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "rows": n, "peak_mb": peak_mb()}
     from bulletin.store import db, queries
+    from bulletin.services import consent
     from bulletin.store.importer import import_subscribers
 
     engine = db.engine_for(url)
@@ -77,14 +78,14 @@ def child(kind: str, url: str, path: str) -> dict:
             ml = queries.create_list(s, "bench", "Bench")
         t, c = time.perf_counter(), time.process_time()
         with db.session_scope(engine) as s:
-            report = import_subscribers(s, path, ml, languages=["fr", "en"], default_language="fr")
+            report = import_subscribers(s, path, ml, languages=["fr", "en"], default_language="fr", rules=consent)
         return {"seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "rows": report.rows,
                 "added": report.added,
                 "rejected": len(report.rejected), "peak_mb": peak_mb()}
     from bulletin.store.exporter import export_subscribers
 
     t, c = time.perf_counter(), time.process_time()
-    with db.session_scope(engine) as s, open(os.devnull, "w", encoding="utf-8") as out:
+    with db.session_scope(engine) as s, open(os.devnull, "wb") as out:
         n = export_subscribers(s, queries.get_list(s, "bench"), out)
     return {"seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "rows": n, "peak_mb": peak_mb()}
 

@@ -8,10 +8,11 @@ from pathlib import Path
 class BulletinError(Exception):
     """Something a user can get wrong: says where and what, and is printed as `error: WHERE: WHAT`.
 
-    `where` is a file (with a line where there is one), a command argument or a setting name.
+    `where` is a file (with a line where there is one), a command argument or a setting name. `what` is text,
+    or an `i18n.Message` that is printed in the reader's language.
     """
 
-    def __init__(self, what: str, where: str | Path | None = None, line: int | None = None):
+    def __init__(self, what: object, where: str | Path | None = None, line: int | None = None):
         self.what = what
         self.where = str(where) if where is not None else None
         self.line = line
@@ -25,7 +26,7 @@ class BulletinError(Exception):
 
     def __str__(self) -> str:
         loc = self.location
-        return f"{loc}: {self.what}" if loc else self.what
+        return f"{loc}: {self.what}" if loc else str(self.what)
 
 
 class ConfigError(BulletinError, ValueError):
@@ -42,6 +43,10 @@ class RenderError(BulletinError):
 
 class ImportFileError(BulletinError, ValueError):
     """A subscriber file cannot be read at all (not CSV, empty, no email column)."""
+
+
+class InvalidAddress(BulletinError, ValueError):
+    """An email address that is not one (syntax only: no DNS lookups, imports must work offline)."""
 
 
 class NotFoundError(BulletinError, LookupError):

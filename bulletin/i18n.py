@@ -159,6 +159,11 @@ def default_language() -> str:
     return _default_language
 
 
+def default_catalogue() -> Catalogue:
+    """The catalogue of messages printed without a reader's language: the CLI's (see `set_default_language`)."""
+    return Catalogue(_default_language, _default_fallback)
+
+
 def terminal_language(organisation_language: str, environ: Mapping[str, str] | None = None) -> str:
     """The CLI's language as gettext programs choose it: LANGUAGE, LC_ALL, LC_MESSAGES, then LANG. The C and
     POSIX locales (and none set) speak English, the source language; a language with no catalogue gets the

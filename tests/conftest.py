@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bulletin import config as config_mod
+from bulletin import i18n
 from bulletin.store import db
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,6 +21,16 @@ IN_CI = os.environ.get("CI") == "true"
 def _fresh_engines():
     yield
     db.dispose_all()
+
+
+@pytest.fixture(autouse=True)
+def _english_terminal(monkeypatch):
+    """The CLI speaks the terminal's language: the tests read its English, whatever the machine's locale."""
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    yield
+    i18n.set_default_language(i18n.SOURCE_LANGUAGE)
 
 
 @pytest.fixture(autouse=True)

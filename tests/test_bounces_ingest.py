@@ -262,7 +262,7 @@ def test_cli_prints_a_summary_of_a_maildir(make_config, sqlite_url, tmp_path, ca
     assert main(["--config", str(cfg.path), "bounces", "ingest", str(box)]) == 0
     out = capsys.readouterr().out
     assert f"read {len(BOUNCES) + 1} messages" in out
-    assert "auto_reply 1" in out
+    assert "auto-replies 1" in out
 
 
 @pytest.mark.parametrize(

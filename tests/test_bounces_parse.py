@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bulletin import i18n
 from bulletin.bounces import verp
-from bulletin.bounces.parse import SKIP_REASONS, parse_report
+from bulletin.bounces.parse import SKIP_REASONS, Kind, Rule, Skip, parse_report
 
 CORPUS = Path(__file__).parent / "bounce_corpus"
 EXPECTED = tomllib.loads((CORPUS / "expected.toml").read_text(encoding="utf-8"))
@@ -89,16 +90,77 @@ def test_the_arf_original_mail_from_is_an_envelope_address():
 
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=3000))
-def test_arbitrary_bytes_never_raise(raw):
+def test_arbitrary_bytes_are_junk_with_a_named_reason(raw):
+    """Random bytes are never a bounce or a complaint: skipped, with the reason said in words."""
     report = parse_report(raw)
-    assert report.kind in ("bounce", "complaint", "skipped")
+    assert report.kind == Kind.SKIPPED
+    assert report.skipped in SKIP_REASONS and report.failures == []
+    assert report.trace[-1].key.startswith("bounces.explain.")
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(min_value=0, max_value=4000), st.binary(min_size=1, max_size=40))
-def test_a_damaged_bounce_never_raises(cut, noise):
-    """A real bounce cut short or with bytes spliced in: read as something, never an exception."""
-    raw = (CORPUS / "gmail-dsn-no-such-account.eml").read_bytes()
-    damaged = raw[:cut] + noise + raw[cut + len(noise) :]
+@given(st.binary(max_size=2000))
+def test_bytes_without_a_header_block_are_malformed(body):
+    report = parse_report(b"\n" + body)
+    assert (report.kind, report.skipped) == (Kind.SKIPPED, Skip.MALFORMED)
+    assert report.trace[-1] == i18n.Message("bounces.explain.malformed.no_headers")
+
+
+GMAIL = (CORPUS / "gmail-dsn-no-such-account.eml").read_bytes()
+#: Where the returned original starts, after the delivery report: damage there must not change the reading.
+AFTER_REPORT = GMAIL.index(b"Content-Type: message/rfc822")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=AFTER_REPORT, max_value=len(GMAIL)), st.binary(min_size=1, max_size=40))
+def test_damage_to_the_returned_original_does_not_change_the_bounce(at, noise):
+    damaged = GMAIL[:at] + noise + GMAIL[at + len(noise) :]
     report = parse_report(damaged)
-    assert report.kind in ("bounce", "complaint", "skipped")
+    assert [(f.address, f.hard, f.status, f.rule) for f in report.failures] == [
+        ("fatoumata.diallo@gmail.com", True, "5.1.1", Rule.DSN)
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=AFTER_REPORT, max_value=len(GMAIL)))
+def test_a_bounce_cut_short_after_its_report_is_still_read(cut):
+    report = parse_report(GMAIL[:cut])
+    assert [(f.address, f.hard, f.status) for f in report.failures] == [("fatoumata.diallo@gmail.com", True, "5.1.1")]
+
+
+def test_a_bug_of_bulletins_own_is_not_hidden_as_junk(monkeypatch):
+    """No catch-all: only what malformed input raises is caught, where it raises."""
+    from bulletin.bounces import recognise
+
+    def broken(notice, trace):
+        raise RuntimeError("a bug in the recogniser")
+
+    monkeypatch.setattr(recognise, "_from_delivery_report", broken)
+    with pytest.raises(RuntimeError, match="a bug in the recogniser"):
+        parse_report(GMAIL)
+
+
+QMAIL_EMPTY_FROM = (
+    b"Return-Path: <>\nFrom:\nTo: bounces@imrap-mali.org\nSubject: failure notice\nMessage-ID: <q1@mx.ucad.sn>\n\n"
+    b"Hi. This is the qmail-send program at mx.ucad.sn.\n<cheick.ba@ucad.sn>:\n"
+    b"Sorry, no mailbox here by that name. (#5.1.1)\n"
+)
+
+
+def test_a_header_flufl_bounce_cannot_read_is_named_and_the_other_rules_still_read_the_bounce():
+    # flufl.bounce's detectors index an empty From header (IndexError): the report says so and goes on.
+    report = parse_report(QMAIL_EMPTY_FROM)
+    assert [(f.address, f.hard, f.status, f.rule) for f in report.failures] == [
+        ("cheick.ba@ucad.sn", True, "5.1.1", Rule.TEXT)
+    ]
+    flufl = [t for t in report.trace if t.key == "bounces.explain.malformed.flufl"]
+    assert flufl == [i18n.Message("bounces.explain.malformed.flufl", error="IndexError: list index out of range")]
+
+
+def test_a_message_only_flufl_bounce_could_have_read_is_malformed_with_its_reason():
+    junk = QMAIL_EMPTY_FROM.split(b"\n\n")[0] + b"\n\nNothing else here.\n"
+    report = parse_report(junk)
+    assert (report.kind, report.skipped) == (Kind.SKIPPED, Skip.MALFORMED)
+    assert report.trace[-1] == i18n.Message(
+        "bounces.explain.malformed.unreadable", problem="flufl.bounce: IndexError: list index out of range"
+    )

@@ -28,7 +28,10 @@ def test_build_writes_each_edition_with_preview_links_and_images(tmp_path, capsy
     assert rc == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == ["2023-07-images", "2023-07.en.html", "2023-07.en.txt", "2023-07.fr.html", "2023-07.fr.txt"]
-    assert sorted(p.name for p in (out / "2023-07-images").iterdir()) == ["anbe-koungo-do.jpg", "directeur.png"]
+    assert sorted(p.name for p in (out / "2023-07-images").iterdir()) == ["anbe-koungo-do.jpg", "directeur.png", "icons"]
+    # the social icons the footer shows, beside the page like the issue's images
+    assert sorted(p.name for p in (out / "2023-07-images" / "icons").iterdir()) == [
+        "facebook.png", "linkedin.png", "twitter.png", "youtube.png"]
     html = (out / "2023-07.fr.html").read_text(encoding="utf-8")
     text = (out / "2023-07.fr.txt").read_text(encoding="utf-8")
     # What a reader sees in a browser: no markers, harmless links, images beside the page.
@@ -36,6 +39,7 @@ def test_build_writes_each_edition_with_preview_links_and_images(tmp_path, capsy
     assert 'href="http://localhost:8000/unsubscribe/preview"' in html
     assert "http://localhost:8000/unsubscribe/preview" in text
     assert 'src="2023-07-images/anbe-koungo-do.jpg"' in html
+    assert 'src="2023-07-images/icons/facebook.png"' in html and "mailjet" not in html
     assert str(out / "2023-07.fr.html") in stdout
 
 
@@ -78,9 +82,9 @@ def test_bad_issue_folders_give_a_located_error_and_write_nothing(tmp_path, caps
     assert re.match(r"^error: \S+" + pattern, stderr), stderr
     assert "Traceback" not in stderr and stdout == ""
     assert not out.exists()
-    # check reports the same problem
+    # check reports the same problem, with its severity
     rc, stdout, _ = run(capsys, "check", issue)
-    assert rc == 1 and re.search(pattern, stdout)
+    assert rc == 1 and re.search(pattern.replace(": ", ": error: ", 1), stdout), stdout
 
 
 def test_template_error_names_template_and_line(tmp_path, capsys):
@@ -110,7 +114,7 @@ def test_the_console_script_prints_no_traceback(tmp_path):
 @pytest.mark.parametrize("slug", ["2023-07", "2022-08"])
 def test_check_passes_on_the_samples(capsys, slug):
     rc, stdout, _ = run(capsys, "check", REPO / "issues" / slug)
-    assert rc == 0 and stdout.startswith("ok:")
+    assert rc == 0 and stdout.splitlines()[-1] == f"ok: {REPO / 'issues' / slug}", stdout
 
 
 def test_check_lists_every_problem_with_file_and_line(tmp_path, capsys):
@@ -123,26 +127,43 @@ def test_check_lists_every_problem_with_file_and_line(tmp_path, capsys):
     rc, stdout, stderr = run(capsys, "check", write_issue(tmp_path, files))
     assert rc == 1
     lines = stdout.splitlines()
-    expected = [r"issue\.toml:2: preheader is 160 characters", r"01-a\.md:3: image 'images/a\.png' has no alt text",
-                r"01-a\.md:5: malformed link 'htp:/imrap'", r"01-a\.md:7: image '\.\./images/a\.png' has no alt text",
-                r"02-b\.md:\d: this news block has a title but no text"]
+    expected = [r"issue\.toml:2: warning: preheader is 160 characters",
+                r"01-a\.md:3: error: image 'images/a\.png' has no alt text",
+                r"01-a\.md:5: error: malformed link 'htp:/imrap'",
+                r"01-a\.md:7: error: image '\.\./images/a\.png' has no alt text",
+                r"02-b\.md:\d: warning: this news block has a title but no text"]
     for pattern in expected:
-        assert any(re.search(pattern, ln) for ln in lines), (pattern, lines)
-    assert "5 problem(s)" in stderr
+        assert len([ln for ln in lines if re.search(pattern, ln)]) == 1, (pattern, lines)  # each once
+    assert stderr.strip().endswith(": 3 error(s), 2 warning(s)")
 
 
-def test_check_reports_heavy_images_and_an_oversized_email(tmp_path, capsys):
-    big_body = "\n\n".join(f"Paragraphe {i} : " + "texte " * 150 for i in range(120))
-    files = {**MINIMAL, "news/01-bamako.md": "---\ntitle: Long\n---\n" + big_body + "\n"}
+def test_check_warns_when_an_edition_passes_max_edition_kb(tmp_path, capsys):
     # one photo in front matter, one in a Markdown body: each alone is under the limit, together over it
-    files["news/02-photo.md"] = "---\ntitle: P0\nimage: images/p0.jpg\nimage_alt: photo 0\n---\nT\n"
-    files["news/03-photo.md"] = "---\ntitle: P1\n---\n![photo 1](../images/p1.jpg)\n"
+    files = {**MINIMAL, "news/02-photo.md": "---\ntitle: P0\nimage: images/p0.jpg\nimage_alt: photo 0\n---\nT\n",
+             "news/03-photo.md": "---\ntitle: P1\n---\n![photo 1](../images/p1.jpg)\n"}
     for i in range(2):
         files[f"images/p{i}.jpg"] = jpeg_bytes(3000, 2000)
+    issue = write_issue(tmp_path, files)
+    config = tmp_path / "bulletin.toml"
+    config.write_text("[compose]\nmax_edition_kb = 150\n", encoding="utf-8")
+    rc, stdout, stderr = (main(["--config", str(config), "check", str(issue)]), *capsys.readouterr())
+    assert rc == 0  # a warning: the issue may still go
+    heavy = [ln for ln in stdout.splitlines() if "over [compose].max_edition_kb = 150" in ln]
+    assert len(heavy) == 1 and heavy[0].startswith(f"{issue}: warning: the fr edition weighs"), stdout
+    weight = next(ln for ln in stdout.splitlines() if ln.startswith("fr edition: "))
+    assert re.match(r"fr edition: \d+ KB \(\d+ KB HTML \+ \d+ KB in 2 images\)$", weight), weight
+    config.write_text("[compose]\nmax_edition_kb = 1000\n", encoding="utf-8")
+    main(["--config", str(config), "check", str(issue)])
+    assert "max_edition_kb" not in capsys.readouterr().out
+
+
+def test_check_fails_an_email_that_gmail_would_clip(tmp_path, capsys):
+    big_body = "\n\n".join(f"Paragraphe {i} : " + "texte " * 150 for i in range(120))
+    files = {**MINIMAL, "news/01-bamako.md": "---\ntitle: Long\n---\n" + big_body + "\n"}
     rc, stdout, _ = run(capsys, "check", write_issue(tmp_path, files))
     assert rc == 1
-    assert "Gmail clips" in stdout
-    assert "images weigh" in stdout
+    clipped = [ln for ln in stdout.splitlines() if "Gmail clips" in ln]
+    assert len(clipped) == 1 and ": error: the fr edition's HTML is " in clipped[0]
 
 
 def test_check_passes_on_a_clean_folder_with_a_director_photo(tmp_path, capsys):

@@ -60,75 +60,75 @@ def _error(tmp_path, cfg, files) -> ContentError:
 def test_missing_issue_toml(tmp_path, cfg):
     files = {k: v for k, v in MINIMAL.items() if k != "issue.toml"}
     err = _error(tmp_path, cfg, files)
-    assert err.where.endswith("issue.toml") and "missing issue.toml" in err.what
+    assert err.where.endswith("issue.toml") and "missing issue.toml" in str(err.what)
 
 
 def test_invalid_toml_names_the_line(tmp_path, cfg):
     err = _error(tmp_path, cfg, {**MINIMAL, "issue.toml": 'subject = "x"\npreheader = "y"\ndate = 2023-07-31\noops ==\n'})
-    assert err.where.endswith("issue.toml") and err.line == 4 and "invalid TOML" in err.what
+    assert err.where.endswith("issue.toml") and err.line == 4 and "invalid TOML" in str(err.what)
 
 
 @pytest.mark.parametrize("key", ["subject", "preheader", "date"])
 def test_missing_required_issue_key(tmp_path, cfg, key):
     lines = [ln for ln in MINIMAL["issue.toml"].splitlines() if not ln.startswith(key)]
     err = _error(tmp_path, cfg, {**MINIMAL, "issue.toml": "\n".join(lines) + "\n"})
-    assert key in err.what and err.where.endswith("issue.toml")
+    assert key in str(err.what) and err.where.endswith("issue.toml")
 
 
 def test_unknown_issue_key_is_a_typo_not_ignored(tmp_path, cfg):
     err = _error(tmp_path, cfg, {**MINIMAL, "issue.toml": MINIMAL["issue.toml"] + 'preheadr = "x"\n'})
-    assert "preheadr" in err.what and err.line == 4
+    assert "preheadr" in str(err.what) and err.line == 4
 
 
 def test_translation_for_a_language_not_configured(tmp_path, cfg):
     err = _error(tmp_path, cfg, {**MINIMAL, "issue.toml": MINIMAL["issue.toml"] + '[de]\nsubject = "x"\npreheader = "y"\n'})
-    assert "[de]" in err.what and err.line == 4
+    assert "[de]" in str(err.what) and err.line == 4
 
 
 def test_bad_date(tmp_path, cfg):
     err = _error(tmp_path, cfg, {**MINIMAL, "issue.toml": MINIMAL["issue.toml"].replace("2023-07-31", '"juillet"')})
-    assert "date" in err.what and err.line == 3
+    assert "date" in str(err.what) and err.line == 3
 
 
 def test_broken_yaml_front_matter_names_the_line(tmp_path, cfg):
     bad = "---\ntitle: ok\nplace: [Bamako\nfacts: x\n---\nTexte.\n"
     err = _error(tmp_path, cfg, {**MINIMAL, "news/01-bamako.md": bad})
-    assert err.where.endswith("01-bamako.md") and "invalid YAML" in err.what
-    assert err.line in (3, 4, 5)  # where the parser notices the unclosed list
+    assert err.where.endswith("01-bamako.md") and "invalid YAML" in str(err.what)
+    assert err.line == 4  # where the parser notices the unclosed list: the next key
 
 
 def test_unclosed_front_matter(tmp_path, cfg):
     err = _error(tmp_path, cfg, {**MINIMAL, "news/01-bamako.md": "---\ntitle: x\nTexte.\n"})
-    assert "closing" in err.what and err.line == 1
+    assert "closing" in str(err.what) and err.line == 1
 
 
 def test_news_block_without_title(tmp_path, cfg):
     err = _error(tmp_path, cfg, {**MINIMAL, "news/01-bamako.md": "---\nplace: Bamako\n---\nTexte.\n"})
-    assert err.where.endswith("01-bamako.md") and "title" in err.what
+    assert err.where.endswith("01-bamako.md") and "title" in str(err.what)
 
 
 def test_unknown_front_matter_key(tmp_path, cfg):
     err = _error(tmp_path, cfg, {**MINIMAL, "news/01-bamako.md": "---\ntitle: x\nimgae: a.png\n---\nTexte.\n"})
-    assert "imgae" in err.what and err.line == 3
+    assert "imgae" in str(err.what) and err.line == 3
 
 
 def test_image_that_does_not_exist(tmp_path, cfg):
     md = "---\ntitle: x\nimage: images/absente.jpg\nimage_alt: une photo\n---\nTexte.\n"
     err = _error(tmp_path, cfg, {**MINIMAL, "news/01-bamako.md": md})
-    assert "absente.jpg" in err.what and "not found" in err.what and err.line == 3
+    assert "absente.jpg" in str(err.what) and "not found" in str(err.what) and err.line == 3
 
 
 def test_image_outside_the_images_folder_is_refused(tmp_path, cfg):
     md = "---\ntitle: x\nimage: ../../secret.png\nimage_alt: a\n---\nTexte.\n"
     (tmp_path / "secret.png").write_bytes(png_bytes(4, 4))
     err = _error(tmp_path, cfg, {**MINIMAL, "news/01-bamako.md": md})
-    assert "images/ folder" in err.what
+    assert "images/ folder" in str(err.what)
 
 
 def test_body_image_that_does_not_exist(tmp_path, cfg):
     md = "---\ntitle: x\n---\nTexte.\n\n![Une carte](../images/carte.png)\n"
     err = _error(tmp_path, cfg, {**MINIMAL, "news/01-bamako.md": md})
-    assert "carte.png" in err.what and err.line == 6
+    assert "carte.png" in str(err.what) and err.line == 6
 
 
 def test_images_resolve_relative_to_the_file_or_the_issue(tmp_path, cfg):
@@ -170,7 +170,7 @@ def test_folder_name_must_be_usable_in_a_web_address(tmp_path, cfg):
 @pytest.mark.parametrize("link", ["javascript:alert(1)", "www.imrap-mali.org", "ftp://imrap-mali.org/x"])
 def test_button_link_must_be_a_web_or_mail_address(tmp_path, cfg, link):
     err = _error(tmp_path, cfg, {**MINIMAL, "news/01-bamako.md": f"---\ntitle: x\nlink: '{link}'\n---\nTexte.\n"})
-    assert link in err.what and err.line == 3
+    assert link in str(err.what) and err.line == 3
 
 
 def test_orphan_and_missing_translations_are_reported(tmp_path, cfg):

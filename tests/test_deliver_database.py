@@ -156,8 +156,9 @@ def test_a_login_without_tls_to_another_host_is_refused_before_anything_changes(
                         '[smtp]\nhost = "192.0.2.25"\nport = 587\nusername = "imrap"\n', encoding="utf-8")
     assert main(["--config", str(cfg_path), "send", str(issue), "--list", "news"]) == 1
     err = capsys.readouterr().err
-    assert err == (f"error: {cfg_path}: [smtp].security: a login ([smtp].username) without TLS would send the "
-                   "password in clear to 192.0.2.25; set security = \"starttls\" or \"ssl\" (only a server on this "
+    # Line 5: the [smtp] section, where `security` is missing (its default is "none").
+    assert err == (f"error: {cfg_path}:5: [smtp].security: a login ([smtp].username) without TLS would send the "
+                   "password in clear to 192.0.2.25; set it to \"starttls\" or \"ssl\" (only a server on this "
                    "machine may take a login without TLS)\n")
     with session_scope(engine_for(sqlite_url)) as s:
         assert s.scalar(select(func.count()).select_from(Send)) == 0

@@ -13,7 +13,8 @@ from bulletin.cli import main
 from bulletin.deliver.clock import ManualClock
 from bulletin.deliver.engine import deliver_send
 from bulletin.deliver.ratelimit import TokenBucket
-from bulletin.deliver.report import send_report
+from bulletin.services.reports import send_report
+from bulletin.services.store import UnitOfWork
 from bulletin.errors import DeliveryError
 from bulletin.store import queries
 from bulletin.store.db import engine_for, session_scope
@@ -40,7 +41,7 @@ def test_subscribers_who_leave_during_a_send_are_skipped_from_the_next_batch(db_
     got = sorted(r[0] for _, r, _ in transport.sent)
     assert got == sorted(set(ids) - {"user00020@example.org", "user00021@example.org"})
     with session_scope(engine) as s:
-        report = send_report(s, send_id)
+        report = send_report(UnitOfWork(s), send_id)
     assert (report["sent"], report["skipped"], report["unsubscribed"], report["state"]) == (28, 2, 1, "done")
 
 
@@ -170,6 +171,6 @@ def test_cancel_during_a_send_stops_it_after_the_messages_in_hand(sqlite_url, ma
     transport = Collecting(cancel_at_third)
     deliver_send(engine, cfg, send_id, transport_factory=lambda: transport)
     with session_scope(engine) as s:
-        report = send_report(s, send_id)
+        report = send_report(UnitOfWork(s), send_id)
     assert len(transport.sent) == 5, "the batch in hand finishes, nothing more is claimed"
     assert (report["state"], report["sent"], report["skipped"]) == ("cancelled", 5, 35)

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from bulletin.cli import main
 from bulletin.deliver.clock import ManualClock
 from bulletin.deliver.engine import deliver_send
-from bulletin.deliver.report import send_report
+from bulletin.services.reports import send_report
+from bulletin.services.store import UnitOfWork
 from bulletin.states import DeliveryStatus
 from bulletin.store.db import engine_for, session_scope
 from bulletin.store.models import Delivery
@@ -130,7 +131,7 @@ def test_a_server_down_for_30_seconds_delays_the_send_and_costs_nobody_an_attemp
     assert left.total == 0 and clock.elapsed == 30
     # While it waited: nobody tried, the send says why, since when, and when it tries again.
     assert seen["rows"] == {("pending", 0)}
-    waiting = seen["report"]["waiting"]
+    waiting = seen["report"]["unreachable"]
     assert (seen["report"]["state"], seen["report"]["pending"]) == ("running", 60)
     assert waiting["server"] == f"127.0.0.1:{port}"
     assert waiting["error"].startswith(f"cannot connect to 127.0.0.1:{port}: ") and "refused" in waiting["error"]
@@ -145,7 +146,7 @@ def test_a_server_down_for_30_seconds_delays_the_send_and_costs_nobody_an_attemp
         ("sent", 1, clock.start + dt.timedelta(seconds=30))}
     capsys.readouterr()
     assert main(["--config", str(cfg.path), "status", str(send_id), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["waiting"] is None
+    assert json.loads(capsys.readouterr().out)["unreachable"] is None
 
 
 def test_a_host_that_never_greets_costs_one_timeout_per_step_not_per_recipient(sqlite_url, make_config):
@@ -181,7 +182,7 @@ def test_a_host_that_never_greets_costs_one_timeout_per_step_not_per_recipient(s
     assert left.pending == 50
     assert {(r.status, r.attempts) for r in _rows(engine)} == {("pending", 0)}
     with session_scope(engine) as s:
-        waiting = send_report(s, send_id)["waiting"]
+        waiting = send_report(UnitOfWork(s), send_id)["unreachable"]
     assert waiting["error"].endswith("timed out")
     assert dt.datetime.fromisoformat(waiting["next_try_at"]) == clock.start + dt.timedelta(seconds=610)
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 
 from bulletin.errors import ImportFileError
 from bulletin.store import db, queries
+from bulletin.services import consent
 from bulletin.store.importer import import_subscribers
 from bulletin.store.models import Event, MailingList, Subscriber, Subscription, utcnow
 
@@ -40,7 +41,7 @@ def state(session) -> dict[str, tuple]:
 def run_import(engine, path, slug="imrap", **kw):
     with db.session_scope(engine) as session:
         ml = queries.get_list(session, slug)
-        return import_subscribers(session, path, ml, languages=LANGS, default_language="fr", **kw)
+        return import_subscribers(session, path, ml, languages=LANGS, default_language="fr", rules=consent, **kw)
 
 
 def seed(engine):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from bulletin.store import db
 from bulletin.store.models import Base
@@ -40,3 +42,81 @@ def test_first_use_migrates_once(db_url):
     second = db.engine_for(db_url)
     assert second is not first
     assert _diff(second) == []
+
+
+def _rows(engine, table):
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1"))]
+
+
+def test_a_database_made_before_the_state_checks_upgrades_with_its_rows(db_url):
+    """A database at revision 0001 (as main made it before the states became enums) keeps every row through
+    the upgrade, and then refuses a status that is not one."""
+    engine = db.create(db_url)
+    command.upgrade(db.alembic_config(engine), "0001")
+    now = "2026-11-30 10:00:00+00:00"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO lists (id, slug, name, created_at) VALUES (1, 'news', 'News', :now)"),
+                     {"now": now})
+        conn.execute(text(
+            "INSERT INTO subscribers (id, email, email_key, name, language, status, attributes, created_at, "
+            "updated_at) VALUES (1, 'A@example.org', 'a@example.org', 'Awa', 'fr', 'bounced', '{}', :now, :now)"
+        ), {"now": now})
+        conn.execute(text(
+            "INSERT INTO subscriptions (subscriber_id, list_id, status, source, created_at, updated_at) "
+            "VALUES (1, 1, 'unsubscribed', 'web', :now, :now)"
+        ), {"now": now})
+        conn.execute(text(
+            "INSERT INTO events (id, subscriber_id, list_id, kind, at, detail, source) "
+            "VALUES (1, 1, 1, 'unsubscribe', :now, '', 'one-click')"
+        ), {"now": now})
+    before = {t: _rows(engine, t) for t in ("lists", "subscribers", "subscriptions", "events")}
+    db.upgrade(engine)
+    assert {t: _rows(engine, t) for t in before} == before
+    assert _diff(engine) == []
+    checks = {c["name"] for c in inspect(engine).get_check_constraints("subscriptions")}
+    assert "ck_subscriptions_status" in checks
+    with pytest.raises(IntegrityError):
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE subscriptions SET status = 'subscribd'"))
+    assert _rows(engine, "subscriptions") == before["subscriptions"]
+    engine.dispose()
+
+
+@pytest.mark.parametrize("table, column", [
+    ("subscribers", "status"), ("subscriptions", "status"), ("events", "kind"), ("sends", "state"),
+    ("deliveries", "status"), ("sends", "waiting"), ("schedule_log", "step"), ("users", "role"),
+    ("users", "status"),
+])
+def test_every_state_column_has_its_check_constraint(db_url, table, column):
+    engine = db.engine_for(db_url)
+    names = {c["name"] for c in inspect(engine).get_check_constraints(table)}
+    assert f"ck_{table}_{column}" in names
+
+
+def test_sends_made_before_approvals_keep_their_rows_and_wait_for_nothing(db_url):
+    """A database at 0003_accounts with a scheduled send and its edition: after the upgrade the send is the same, with no
+    fingerprint (it is sent from its stored edition, as before) and not waiting; a wrong reason is refused."""
+    engine = db.create(db_url)
+    command.upgrade(db.alembic_config(engine), "0003_accounts")
+    now = "2026-11-30 10:00:00+00:00"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO lists (id, slug, name, created_at) VALUES (1, 'news', 'News', :now)"),
+                     {"now": now})
+        conn.execute(text(
+            "INSERT INTO sends (id, issue_slug, issue_dir, language, list_id, state, scheduled_at, created_at, total) "
+            "VALUES (1, '2026-11', '/srv/issues/2026-11', 'fr', 1, 'scheduled', :now, :now, 0)"), {"now": now})
+        conn.execute(text(
+            "INSERT INTO send_editions (send_id, language, subject, preheader, html, text) "
+            "VALUES (1, 'fr', 'Novembre', '', '<p>x</p>', 'x')"))
+    before = {t: _rows(engine, t) for t in ("lists", "sends", "send_editions")}
+    db.upgrade(engine)
+    assert _rows(engine, "send_editions") == before["send_editions"]
+    assert [r[:len(before["sends"][0])] for r in _rows(engine, "sends")] == before["sends"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT fingerprint, waiting, waiting_since FROM sends")).one() == (None, None, None)
+    assert _diff(engine) == []
+    with pytest.raises(IntegrityError):
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE sends SET waiting = 'bored'"))
+    engine.dispose()

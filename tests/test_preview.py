@@ -47,7 +47,7 @@ def test_pages_show_phone_desktop_and_text(server):
     page = body.decode()
     assert status == 200 and ctype.startswith("text/html")
     assert 'width="375"' in page and 'width="1024"' in page and 'src="/fr.html"' in page
-    assert "Se désinscrire : http://localhost:8000/unsubscribe/preview" in page  # the text part, markers filled
+    assert "Se désinscrire\u00a0: http://localhost:8000/unsubscribe/preview" in page  # the text part, markers filled
     assert 'href="/?lang=en"' in page
     assert 'src="/en.html"' in get(server, "/?lang=en")[2].decode()
 
@@ -85,3 +85,17 @@ def test_a_broken_file_shows_the_error_then_recovers(server):
 def test_missing_folder_is_an_error_before_serving(tmp_path):
     with pytest.raises(ContentError, match="not found"):
         PreviewServer(tmp_path / "absent", Config(), port=0)
+
+
+def test_the_social_icons_show_without_the_web_service(tmp_path):
+    cfg = Config()
+    cfg.organisation.social = {"facebook": "https://www.facebook.com/institutmalienpourlapaix"}
+    s = PreviewServer(copy_sample(tmp_path, "2023-07"), cfg, port=0)
+    s.start()
+    try:
+        assert 'src="/icons/facebook.png"' in get(s, "/fr.html")[2].decode()
+        status, ctype, icon = get(s, "/icons/facebook.png")
+        assert status == 200 and ctype == "image/png" and icon[:8] == b"\x89PNG\r\n\x1a\n"
+        assert get(s, "/icons/README")[0] == 404 and get(s, "/icons/..%2Femail.mjml.j2")[0] == 404
+    finally:
+        s.stop()

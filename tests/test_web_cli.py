@@ -76,7 +76,7 @@ def test_healthz_is_503_when_the_database_is_gone(make_config, sqlite_url):
     with background(app, sock) as url:
         assert httpx.get(f"{url}/healthz").status_code == 200
         # Nothing listens on port 1: what a monitor must see when the database server is down.
-        app.state.site.engine = create_engine("postgresql+psycopg://bulletin@127.0.0.1:1/bulletin",
+        app.state.site.store.engine = create_engine("postgresql+psycopg://bulletin@127.0.0.1:1/bulletin",
                                               connect_args={"connect_timeout": 2})
         r = httpx.get(f"{url}/healthz")
         assert r.status_code == 503 and r.json()["status"] == "error"

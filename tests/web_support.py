@@ -29,6 +29,11 @@ class LiveSite:
     engine: Engine
     tokens: Tokens
     outbox: Path
+    app: object = None
+
+    def drain(self) -> None:
+        """Wait until the confirmation mails queued by the requests so far are sent."""
+        self.app.state.site.invitations.drain()
 
 
 @contextmanager
@@ -46,7 +51,7 @@ def live_site(make_config, db_url: str, tmp_path: Path, extra: str = "", section
     )
     app = create_app(cfg)
     with background(app, sock) as url:
-        yield LiveSite(url, cfg, db.engine_for(cfg.database_url), Tokens(cfg.signing_secret()), outbox)
+        yield LiveSite(url, cfg, db.engine_for(cfg.database_url), Tokens(cfg.signing_secret()), outbox, app)
 
 
 @dataclass

@@ -2,54 +2,42 @@
 
 As in listmonk and Mailchimp: a hard bounce marks the subscriber bounced, a complaint marks them complained
 (and off every list), and `soft_limit` soft bounces within `soft_window_days` count as a hard one. Nothing is
-deleted: every bounce is an Event with its raw reason, and a marked subscriber keeps their rows.
+deleted: every bounce is an Event with its raw reason, and a marked subscriber keeps their rows. The reads and
+writes are store/bounces.py's; the decisions are here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
+from bulletin import i18n
 from bulletin.config import Bounces
-from bulletin.store import queries
-from bulletin.store.models import Event, Subscriber, Subscription, utcnow
+from bulletin.states import EventKind, SubscriberStatus
+from bulletin.store import bounces as store
+from bulletin.store.models import utcnow
 
-BOUNCE_HARD = "bounce_hard"
-BOUNCE_SOFT = "bounce_soft"
-COMPLAINT = "complaint"
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from bulletin.store.models import Subscriber
 
 
-def _set_subscriptions(session: Session, subscriber_id: int, status: str, source: str, now: dt.datetime) -> None:
-    rows = session.scalars(
-        select(Subscription).where(
-            Subscription.subscriber_id == subscriber_id, Subscription.status.in_(("subscribed", "unconfirmed"))
-        )
-    ).all()
-    for sub in rows:
-        sub.status = status
-        sub.source = source[:200]
-        sub.updated_at = now
+@dataclass(frozen=True)
+class Applied:
+    """What the policy did with one bounce or complaint, and the words that say it (for --explain)."""
+
+    marked: bool
+    said: i18n.Message
 
 
 def mark_bounced(session: Session, subscriber: Subscriber, source: str, now: dt.datetime) -> bool:
-    """The subscriber gets nothing more from any list. False when they were already marked."""
-    if subscriber.status != "active":
+    """The subscriber gets nothing more from any list. False when they were not active any more."""
+    if subscriber.status != SubscriberStatus.ACTIVE:
         return False
-    subscriber.status = "bounced"
-    subscriber.updated_at = now
-    _set_subscriptions(session, subscriber.id, "bounced", source, now)
+    store.set_bounced(session, subscriber, source, now)
     return True
-
-
-def soft_bounces_within(session: Session, subscriber_id: int, days: int, now: dt.datetime) -> int:
-    since = now - dt.timedelta(days=days)
-    return session.scalar(
-        select(func.count(Event.id)).where(
-            Event.subscriber_id == subscriber_id, Event.kind == BOUNCE_SOFT, Event.at >= since
-        )
-    ) or 0
 
 
 def apply_bounce(
@@ -63,20 +51,24 @@ def apply_bounce(
     send_id: int | None = None,
     list_id: int | None = None,
     now: dt.datetime | None = None,
-) -> bool:
-    """Record one bounce and apply the policy. True when it marked the subscriber bounced."""
+) -> Applied:
+    """Record one bounce and apply the policy."""
     now = now or utcnow()
-    kind = BOUNCE_HARD if hard else BOUNCE_SOFT
-    event = queries.record_event(
-        session, subscriber.id, kind, list_id=list_id, send_id=send_id, detail=detail, source=source[:200]
-    )
-    event.at = now
-    session.flush()
+    kind = EventKind.BOUNCE_HARD if hard else EventKind.BOUNCE_SOFT
+    store.record_event(session, subscriber.id, kind, detail=detail, source=source, at=now, send_id=send_id,
+                       list_id=list_id)
+    address = subscriber.email
     if hard:
-        return mark_bounced(session, subscriber, source, now)
-    if soft_bounces_within(session, subscriber.id, rules.soft_window_days, now) >= rules.soft_limit:
-        return mark_bounced(session, subscriber, source, now)
-    return False
+        if mark_bounced(session, subscriber, source, now):
+            return Applied(True, i18n.Message("bounces.outcome.marked_bounced", address=address))
+        return Applied(False, i18n.Message("bounces.outcome.already", address=address, status=subscriber.status))
+    count = store.soft_bounces_since(session, subscriber.id, now - dt.timedelta(days=rules.soft_window_days))
+    values = {"address": address, "count": count, "limit": rules.soft_limit, "days": rules.soft_window_days}
+    if count >= rules.soft_limit:
+        if mark_bounced(session, subscriber, source, now):
+            return Applied(True, i18n.Message("bounces.outcome.soft_marked", **values))
+        return Applied(False, i18n.Message("bounces.outcome.already", address=address, status=subscriber.status))
+    return Applied(False, i18n.Message("bounces.outcome.soft", **values))
 
 
 def apply_complaint(
@@ -88,24 +80,14 @@ def apply_complaint(
     send_id: int | None = None,
     list_id: int | None = None,
     now: dt.datetime | None = None,
-) -> bool:
-    """Record a spam complaint: the subscriber is marked complained and unsubscribed from every list.
-
-    True when this changed their status (a second complaint only adds its event)."""
+) -> Applied:
+    """Record a spam complaint: the subscriber is marked complained and unsubscribed from every list (a second
+    complaint only adds its event)."""
     now = now or utcnow()
-    event = queries.record_event(
-        session, subscriber.id, COMPLAINT, list_id=list_id, send_id=send_id, detail=detail, source=source[:200]
-    )
-    event.at = now
-    if subscriber.status == "complained":
-        return False
-    subscriber.status = "complained"
-    subscriber.updated_at = now
-    rows = session.scalars(
-        select(Subscription).where(Subscription.subscriber_id == subscriber.id, Subscription.status != "unsubscribed")
-    ).all()
-    for sub in rows:
-        sub.status = "unsubscribed"
-        sub.source = source[:200]
-        sub.updated_at = now
-    return True
+    store.record_event(session, subscriber.id, EventKind.COMPLAINT, detail=detail, source=source, at=now,
+                       send_id=send_id, list_id=list_id)
+    if subscriber.status == SubscriberStatus.COMPLAINED:
+        said = i18n.Message("bounces.outcome.already", address=subscriber.email, status=subscriber.status)
+        return Applied(False, said)
+    store.set_complained(session, subscriber, source, now)
+    return Applied(True, i18n.Message("bounces.outcome.complained", address=subscriber.email))

@@ -1,4 +1,4 @@
-"""`bulletin send`, `bulletin worker` and `bulletin status`: thin wrappers over bulletin.deliver."""
+"""`bulletin send`, `approve`, `worker`, `cancel` and `status`: thin wrappers over the services."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import argparse
 import json
 import sys
 import threading
-from pathlib import Path
 
 from bulletin.config import Config
-from bulletin.errors import BulletinError, ContentError
+from bulletin.errors import BulletinError
+from bulletin.i18n import default_catalogue
 
-# The store and the delivery engine are imported by the handlers that use them: every `bulletin` command
-# registers this module at start-up, and SQLAlchemy with Alembic alone cost half a second.
+# The services (and the store and delivery engine behind them) are imported by the handlers that use them:
+# every `bulletin` command registers this module at start-up, and SQLAlchemy with Alembic alone cost half a second.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,10 +26,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--list", dest="list_slug", metavar="SLUG", help="the list to send to")
     p.add_argument("--at", metavar="ISO-DATETIME",
                    help="schedule for this time; without an offset, in [organisation].timezone")
-    p.add_argument("--to", metavar="EMAIL", help="a test send of every edition to one address (subject marked [TEST])")
+    p.add_argument("--to", metavar="EMAIL", action="append",
+                   help="a test send of every edition to this address (subject marked [TEST]); repeat it or "
+                   "separate addresses with commas")
     p.add_argument("--again", action="store_true",
                    help="send an issue to a list that already received it (refused otherwise)")
     p.set_defaults(handler=send_command)
+
+    a = subparsers.add_parser(
+        "approve",
+        help="record that this version of an issue may be sent (the monthly schedule sends approved issues)",
+        description="Check the issue (errors refuse it) and record its fingerprint, one hash over every file the "
+        "build reads, with your name and the time. A scheduled or monthly send goes only if the folder still "
+        "has the fingerprint it was approved (or scheduled) with: approve again after an edit.",
+    )
+    a.add_argument("issue_dir", metavar="ISSUE_DIR", help="the issue folder, e.g. issues/2026-12")
+    a.set_defaults(handler=approve_command)
 
     w = subparsers.add_parser(
         "worker",
@@ -51,15 +63,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.set_defaults(handler=status_command)
 
 
-def _render(issue_dir: str, cfg: Config):
-    from bulletin.render.pipeline import render_issue
-
-    path = Path(issue_dir)
-    if not path.is_dir():
-        raise ContentError("no such issue folder", where=issue_dir)
-    return render_issue(path, cfg)
-
-
 class _Progress:
     """A tqdm bar with rate and ETA on a terminal; nothing otherwise (logs stay readable)."""
 
@@ -73,7 +76,7 @@ class _Progress:
 
     def __call__(self, status: str) -> None:
         with self._lock:
-            self.counts[status] = self.counts.get(status, 0) + 1
+            self.counts[str(status)] = self.counts.get(str(status), 0) + 1
             self.bar.update(1)
             self.bar.set_postfix(self.counts, refresh=False)
 
@@ -94,64 +97,113 @@ class _RetryNotice:
         at = left.next_retry_at.astimezone(self.zone).replace(microsecond=0)
         if at != self.last:
             self.last = at
-            print(f"{left.deferred} deferred after temporary failures; next retry at {at:%H:%M:%S}. "
-                  "Ctrl-C leaves them to `bulletin worker`.", file=sys.stderr)
+            print(default_catalogue()("cli.send.retry_wait", deferred=left.deferred, at=f"{at:%H:%M:%S}"),
+                  file=sys.stderr)
+
+
+def _store(cfg: Config):
+    from bulletin.services.store import Store
+
+    return Store.open(cfg)
+
+
+def _problems(problems) -> None:
+    """One line per problem of `check`, in the terminal's language (`bulletin check` shows the hints)."""
+    from bulletin.cli.compose import problem_line
+
+    for problem in problems:
+        print(problem_line(problem), file=sys.stderr)
+
+
+def _checked(action):
+    """Run `action()`; when the issue has errors, print every problem, then let the error say nothing was done."""
+    from bulletin.services.issues import IssueNotReady
+
+    try:
+        return action()
+    except IssueNotReady as e:
+        _problems(e.report.problems)
+        raise
 
 
 def send_command(args: argparse.Namespace, cfg: Config) -> int:
-    from bulletin.store.db import engine_for, session_scope
-    from bulletin.deliver import schedule, sends
-    from bulletin.deliver.engine import deliver_send
+    from bulletin.services import sends
 
+    t = default_catalogue()
     if args.to:
         if args.at or args.again:
             raise BulletinError("--to is a test send now: it takes neither --at nor --again", where="--to")
-        from bulletin.deliver.testsend import send_test
-
-        editions = _render(args.issue_dir, cfg)
-        engine = engine_for(cfg.database_url) if args.list_slug else None
-        for line in send_test(cfg, editions, args.to, engine=engine, list_slug=args.list_slug):
-            print(line)
+        test = _checked(lambda: sends.test_send(cfg, args.issue_dir, args.to, store=_store(cfg),
+                                                list_slug=args.list_slug))
+        _problems(test.warnings)
+        for slug, language, email in test.sent:
+            print(t("cli.send.test_sent", slug=slug, language=language, email=email))
         return 0
     if not args.list_slug:
         raise BulletinError("which list? add --list SLUG (or --to EMAIL for a test send)", where="send")
-    at = schedule.parse_at(args.at, cfg.organisation.timezone) if args.at else None
-    editions = _render(args.issue_dir, cfg)
-    engine = engine_for(cfg.database_url)
-    with session_scope(engine) as session:
-        send = sends.create_send(session, issue_dir=Path(args.issue_dir).resolve(), list_slug=args.list_slug,
-                                 editions=editions, scheduled_at=at, again=args.again)
-        send_id = send.id
-        if at is None:
-            sends.start_send(session, send_id)
-    if at is not None:
-        schedule.schedule_send(engine, cfg, send_id, at)
-        local = at.astimezone(schedule.ZoneInfo(cfg.organisation.timezone))
-        print(f"send {send_id}: {editions[0].slug} to {args.list_slug} scheduled for "
-              f"{local:%Y-%m-%d %H:%M} ({cfg.organisation.timezone}); `bulletin worker` sends it")
+    if args.at:
+        at = sends.parse_at(args.at, cfg)
+        created = _checked(lambda: sends.schedule(_store(cfg), cfg, args.issue_dir, args.list_slug, at,
+                                                  again=args.again))
+        _problems(created.warnings)
+        print(t("cli.send.scheduled", id=created.id, slug=created.slug, list=args.list_slug,
+                **_local(cfg, at)))
         return 0
-    with session_scope(engine) as session:
-        total = sends.get_send(session, send_id).total
-    progress = _Progress(total, f"send {send_id}")
+    store = _store(cfg)
+    created = _checked(lambda: sends.send_now(store, cfg, args.issue_dir, args.list_slug, again=args.again))
+    _problems(created.warnings)
+    progress = _Progress(created.total, f"send {created.id}")
     try:
-        left = deliver_send(engine, cfg, send_id, wait_for_retries=True, progress=progress,
-                            on_wait=_RetryNotice(cfg.organisation.timezone))
+        left = sends.deliver(store, cfg, created.id, progress=progress,
+                             on_wait=_RetryNotice(cfg.organisation.timezone))
     except KeyboardInterrupt:
         progress.close()
-        print(f"error: interrupted: send {send_id} stopped safely; `bulletin worker` resumes it", file=sys.stderr)
+        print(f"error: {t('cli.send.interrupted', id=created.id)}", file=sys.stderr)
         return 130
     finally:
         progress.close()
-    return _print_status(engine, [send_id], as_json=False, left=left)
+    return _print_status(store, cfg, [created.id], as_json=False, left=left)
+
+
+def _seconds(cfg: Config, iso: str) -> str:
+    """A stored time to the second, in the organisation's time zone."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    return f"{dt.datetime.fromisoformat(iso).astimezone(ZoneInfo(cfg.organisation.timezone)):%Y-%m-%d %H:%M:%S}"
+
+
+def _local(cfg: Config, at) -> dict[str, str]:
+    from zoneinfo import ZoneInfo
+
+    zone = cfg.organisation.timezone
+    return {"at": f"{at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}", "zone": zone}
+
+
+def approve_command(args: argparse.Namespace, cfg: Config) -> int:
+    import getpass
+
+    from bulletin.services import issues
+
+    t = default_catalogue()
+    approved = _checked(lambda: issues.approve(_store(cfg), cfg, args.issue_dir, by=getpass.getuser(),
+                                               source="cli"))
+    _problems(approved.warnings)
+    print(t("cli.approve.done", path=args.issue_dir, short=approved.fingerprint.short,
+            files=len(approved.fingerprint.files), by=approved.by, **_local(cfg, approved.at)))
+    for name in approved.fingerprint.files:
+        print(f"  {name}")
+    for send_id in approved.released:
+        print(t("cli.approve.released", id=send_id))
+    return 0
 
 
 def worker_command(args: argparse.Namespace, cfg: Config) -> int:
     import signal
 
-    from bulletin.deliver.worker import run_worker
-    from bulletin.store.db import engine_for
+    from bulletin.services import sends
 
-    engine = engine_for(cfg.database_url)
+    store = _store(cfg)
     stop = threading.Event()
 
     def _stop(signum, frame):  # finish the messages in hand, mark them, give the rest back
@@ -160,80 +212,88 @@ def worker_command(args: argparse.Namespace, cfg: Config) -> int:
     signal.signal(signal.SIGTERM, _stop)
     done: list[int] = []
     try:
-        run_worker(engine, cfg, drain=args.drain, stop=stop, on_send_done=lambda send_id, left: done.append(send_id))
+        sends.work(store, cfg, drain=args.drain, stop=stop, on_send_done=lambda send_id, left: done.append(send_id))
     except KeyboardInterrupt:
         stop.set()
     if done:
-        return _print_status(engine, sorted(set(done)), as_json=False)
-    print("nothing to send")
+        return _print_status(store, cfg, sorted(set(done)), as_json=False)
+    print(default_catalogue()("cli.worker.nothing"))
     return 0
 
 
 def cancel_command(args: argparse.Namespace, cfg: Config) -> int:
-    from bulletin.store.db import engine_for, session_scope
-    from bulletin.deliver import schedule, sends
+    from bulletin.services import sends
 
-    engine = engine_for(cfg.database_url)
-    with session_scope(engine) as session:
-        was = sends.cancel_send(session, args.send_id)
-    if was == "scheduled":
-        schedule.unschedule_send(engine, cfg, args.send_id)
-    print(f"send {args.send_id} cancelled (it was {was})")
-    return _print_status(engine, [args.send_id], as_json=False)
+    store = _store(cfg)
+    was = sends.cancel(store, cfg, args.send_id)
+    print(default_catalogue()("cli.cancel.done", id=args.send_id, was=was))
+    return _print_status(store, cfg, [args.send_id], as_json=False)
 
 
 def status_command(args: argparse.Namespace, cfg: Config) -> int:
-    from bulletin.store.db import engine_for, session_scope
-    from bulletin.deliver.report import all_send_ids
-
-    engine = engine_for(cfg.database_url)
-    if args.send_id is not None:
-        ids = [args.send_id]
-    else:
-        with session_scope(engine) as session:
-            ids = all_send_ids(session)
-    return _print_status(engine, ids, as_json=args.json, one=args.send_id is not None)
+    ids = [args.send_id] if args.send_id is not None else None
+    store = _store(cfg)
+    if args.send_id is None and not args.json:
+        _print_monthly(store, cfg)
+    return _print_status(store, cfg, ids, as_json=args.json, one=args.send_id is not None)
 
 
-def _waiting_line(waiting: dict) -> str:
+def _print_monthly(store, cfg: Config) -> None:
+    """The next monthly send, whether its issue is approved, and what the schedule did this month."""
+    from bulletin.services import monthly
+
+    state = monthly.status(store, cfg, _utcnow())
+    if state is None:
+        return
+    t = default_catalogue()
+    m = state.next
+    print(t("cli.status.monthly", folder=str(m.folder), list=m.list_slug, **_local(cfg, m.send_at)))
+    print(f"  {monthly.describe(cfg, state.approval)}")
+    for line in state.log:
+        print(t(f"cli.status.monthly_{line.step}", month=line.month, send_id=line.send_id,
+                detail=monthly.why(line.detail), **_local(cfg, line.at)))
+
+
+def _utcnow():
     import datetime as dt
 
-    from bulletin import i18n
-
-    def local(iso: str) -> str:
-        return dt.datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-    return str(i18n.Message("status.waiting", server=waiting["server"], since=local(waiting["since"]),
-                            next_try=local(waiting["next_try_at"]), error=waiting["error"]))
+    return dt.datetime.now(dt.timezone.utc)
 
 
-def _print_status(engine, ids: list[int], *, as_json: bool, left=None, one: bool = True) -> int:
+def _print_status(store, cfg, ids: list[int] | None, *, as_json: bool, left=None, one: bool = True) -> int:
     """Print the figures; `--json` gives one object for `status SEND_ID`, a list for `status`."""
-    from bulletin.store.db import session_scope
-    from bulletin.deliver.report import send_report
+    from bulletin.services.reports import send_reports
 
-    with session_scope(engine) as session:
-        reports = [send_report(session, i) for i in ids]
+    with store.unit_of_work() as uow:
+        reports = send_reports(uow, ids)
     if as_json:
         json.dump(reports[0] if one else reports, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
+    t = default_catalogue()
     if not reports:
-        print("no sends yet")
+        print(t("cli.status.none"))
     for r in reports:
-        print(
-            f"send {r['id']}: {r['issue']} to {r['list']} [{r['state']}] total {r['total']}, sent {r['sent']}, "
-            f"failed {r['failed']}, deferred {r['deferred']}, pending {r['pending']}, skipped {r['skipped']}, "
-            f"bounced {r['bounced']}, unsubscribed {r['unsubscribed']}"
-        )
+        print(t("cli.status.row", **{k: r[k] for k in ("id", "issue", "list", "state", "total", "sent", "failed",
+                                                      "deferred", "pending", "skipped", "bounced", "unsubscribed")}))
         if r["waiting"]:
-            print("  " + _waiting_line(r["waiting"]))
+            import datetime as dt
+
+            from bulletin.services.sends import waiting_reason
+
+            since = dt.datetime.fromisoformat(r["waiting_since"])
+            print(t("cli.status.waiting", reason=waiting_reason(cfg, r["waiting"], r["issue_dir"]), id=r["id"],
+                    **_local(cfg, since)))
+        if r["unreachable"]:
+            u = r["unreachable"]
+            print(t("cli.status.unreachable", server=u["server"], error=u["error"], since=_seconds(cfg, u["since"]),
+                    next_try=_seconds(cfg, u["next_try_at"])))
         for reason in r["failure_reasons"]:
-            print(f"  {reason['count']} failed: {reason['reason']}")
+            print(t("cli.status.failed_reason", count=reason["count"], reason=reason["reason"]))
         if r["bounced"] or r["complaints"]:
-            print(f"  bounced: {r['bounced_hard']} hard, {r['bounced_soft']} soft; complaints: {r['complaints']}")
+            print(t("cli.status.bounces", hard=r["bounced_hard"], soft=r["bounced_soft"], complaints=r["complaints"]))
         for reason in r["bounce_reasons"]:
-            print(f"  {reason['count']} bounced: {reason['reason']}")
+            print(t("cli.status.bounce_reason", count=reason["count"], reason=reason["reason"]))
     if left is not None and left.deferred:
-        print(f"{left.deferred} deferred: `bulletin worker` retries them")
+        print(t("cli.status.deferred_left", deferred=left.deferred))
     return 0

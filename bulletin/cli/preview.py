@@ -18,7 +18,7 @@ from bulletin.config import Config
 from bulletin.errors import BulletinError, ContentError
 from bulletin.render.build import preview_values
 from bulletin.render.edition import RenderedEdition
-from bulletin.render.images import image_url, publish_image
+from bulletin.render.images import icon_path, icon_url, image_url, publish_image
 from bulletin.render.pipeline import TEMPLATES_DIR, render_issue
 
 PHONE_WIDTH = 375
@@ -101,6 +101,7 @@ class Preview:
 
     def html(self, ed: RenderedEdition) -> str:
         page, _text = ed.personalise(preview_values(self.cfg, ed.slug))
+        page = page.replace(icon_url(self.cfg.web.base_url, ""), "/icons/")  # no `bulletin serve` needed
         return page.replace(image_url(self.cfg.web.base_url, ed.slug, ""), "/images/")
 
     def text(self, ed: RenderedEdition) -> str:
@@ -123,6 +124,12 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
                 except ContentError as e:
                     return self._send(str(e).encode(), "text/plain; charset=utf-8", HTTPStatus.NOT_FOUND)
                 return self._send(data, ctype)
+            if path.startswith("/icons/"):
+                try:
+                    data = icon_path(preview.templates_dir, path.removeprefix("/icons/")).read_bytes()
+                except ContentError as e:
+                    return self._send(str(e).encode(), "text/plain; charset=utf-8", HTTPStatus.NOT_FOUND)
+                return self._send(data, "image/png")
             stem, dot, ext = path.lstrip("/").rpartition(".")
             ed = preview.edition(stem) if dot and ext in ("html", "txt") else None
             if ed is None:

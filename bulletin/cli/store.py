@@ -9,16 +9,18 @@ from typing import TYPE_CHECKING
 
 from bulletin.config import Config
 from bulletin.errors import BulletinError
+from bulletin.i18n import default_catalogue
+from bulletin.states import SubscriptionStatus
 
 if TYPE_CHECKING:
-    from bulletin.store.importer import ImportReport
+    from bulletin.services.imports import ImportReport
 
-# The store (SQLAlchemy, Alembic, email-validator, charset-normalizer) is imported by the handlers that use it,
-# so that `bulletin --help` and the other areas' commands do not pay for it.
+# The services (and with them SQLAlchemy, Alembic, email-validator, charset-normalizer) are imported by the
+# handlers that use them, so that `bulletin --help` and the other areas' commands do not pay for them.
 
 #: Files at least this large show a progress bar even when stderr is not a terminal (a log of a long import).
 PROGRESS_BYTES = 5 << 20
-STATUS_ORDER = ("subscribed", "unconfirmed", "unsubscribed", "bounced")
+STATUS_ORDER = tuple(SubscriptionStatus)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp = subs_sub.add_parser("export", help="write a list as CSV (UTF-8), which import reads back")
     exp.add_argument("--list", required=True, dest="list_slug", metavar="SLUG")
     exp.add_argument("--out", metavar="FILE", help="default: standard output")
+    exp.add_argument("--delimiter", metavar="CHAR",
+                     help="',', ';', 'tab' or '|' (default: what the organisation's language's spreadsheets use, "
+                          "';' for French, ',' for English)")
+    exp.add_argument("--raw", action="store_true",
+                     help="write values as they are, formulas included (default: a cell starting with =, +, -, @ "
+                          "gets a leading apostrophe so that spreadsheets do not run it)")
     exp.set_defaults(handler=export_file)
     one = subs_sub.add_parser("add", help="subscribe one address to a list")
     one.add_argument("email", metavar="EMAIL")
@@ -52,37 +60,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     unsub.add_argument("email", metavar="EMAIL")
     unsub.add_argument("--list", dest="list_slug", metavar="SLUG")
     unsub.set_defaults(handler=unsubscribe_one)
+    invite = subs_sub.add_parser(
+        "invite", help="mail someone who left a link to come back to a list (only they can confirm it)")
+    invite.add_argument("email", metavar="EMAIL")
+    invite.add_argument("--list", required=True, dest="list_slug", metavar="SLUG")
+    invite.add_argument("--language")
+    invite.set_defaults(handler=invite_one)
 
 
-def _engine(cfg: Config):
-    from bulletin.store import db
+def _store(cfg: Config):
+    from bulletin.services.store import Store
 
-    return db.engine_for(cfg.database_url)
+    return Store.open(cfg)
 
 
 def show_lists(args: argparse.Namespace, cfg: Config) -> int:
-    from bulletin.store import db, queries
+    from bulletin.services.lists import list_summaries
 
-    with db.session_scope(_engine(cfg)) as session:
-        rows = queries.list_counts(session)
+    t = default_catalogue()
+    with _store(cfg).unit_of_work() as uow:
+        rows = list_summaries(uow)
     if not rows:
-        print("no lists yet: bulletin lists add SLUG --name NAME", file=sys.stderr)
-    for ml, counts in rows:
-        shown = [status for status in STATUS_ORDER if counts.get(status) or status == "subscribed"]
-        parts = [f"{counts.get(status, 0)} {status}" for status in shown]
-        print(f"{ml.slug} — {ml.name}: {', '.join(parts)}")
+        print(t("cli.lists.none"), file=sys.stderr)
+    for row in rows:
+        shown = [status for status in STATUS_ORDER if row.counts.get(status) or status == SubscriptionStatus.SUBSCRIBED]
+        counts = ", ".join(f"{row.counts.get(status, 0)} {t(f'status.subscription.{status}')}" for status in shown)
+        print(t("cli.lists.row", slug=row.slug, name=row.name, counts=counts))
     return 0
 
 
 def add_list(args: argparse.Namespace, cfg: Config) -> int:
-    from bulletin.store import db, queries
+    from bulletin.services.lists import create_list
 
-    name = args.name.strip()
-    if not name:
-        raise BulletinError("a list needs a name", where="--name")
-    with db.session_scope(_engine(cfg)) as session:
-        ml = queries.create_list(session, args.slug, name)
-    print(f"created list {ml.slug} ({ml.name})")
+    with _store(cfg).unit_of_work() as uow:
+        created = create_list(uow, args.slug, args.name)
+    print(default_catalogue()("cli.lists.created", slug=created.slug, name=created.name))
     return 0
 
 
@@ -96,7 +108,8 @@ def _progress(path: Path):
         return None, None
     from tqdm import tqdm
 
-    bar = tqdm(total=size, unit="B", unit_scale=True, desc=f"importing {path.name}", file=sys.stderr, leave=False)
+    bar = tqdm(total=size, unit="B", unit_scale=True, desc=default_catalogue()("cli.import.progress", name=path.name),
+               file=sys.stderr, leave=False)
 
     def update(done: int, total: int) -> None:
         bar.update(max(0, min(done, total) - bar.n))
@@ -105,36 +118,28 @@ def _progress(path: Path):
 
 
 def print_report(report: ImportReport) -> None:
-    head = "dry run, nothing written: " if report.dry_run else ""
-    print(f"{head}{report.path} -> {report.list_slug}: {report.rows} rows ({report.encoding}, "
-          f"delimiter {report.delimiter!r})")
-    print(f"  added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-          f"duplicates merged {len(report.duplicates)}, not re-subscribed {len(report.not_resubscribed)}, "
-          f"rejected {len(report.rejected)}")
-    for title, notes in (("rejected", report.rejected), ("not re-subscribed", report.not_resubscribed),
-                         ("duplicates", report.duplicates), ("warnings", report.warnings)):
+    t = default_catalogue()
+    print(t("cli.import.head", dry=t("cli.import.dry_run") if report.dry_run else "", path=report.path,
+            list=report.list_slug, rows=report.rows, encoding=report.encoding, delimiter=repr(report.delimiter)))
+    print(t("cli.import.counts", added=report.added, updated=report.updated, unchanged=report.unchanged,
+            duplicates=len(report.duplicates), not_resubscribed=len(report.not_resubscribed),
+            rejected=len(report.rejected)))
+    for section, notes in (("rejected", report.rejected), ("not_resubscribed", report.not_resubscribed),
+                           ("duplicates", report.duplicates), ("warnings", report.warnings)):
         if notes:
-            print(f"{title}:")
+            print(t(f"cli.import.section.{section}"))
             for n in notes:
-                print(f"  line {n.line}: {n.email!r}: {n.reason}")
+                print(t("cli.import.note", line=n.line, email=repr(n.email), reason=n.reason))
 
 
 def import_file(args: argparse.Namespace, cfg: Config) -> int:
-    from bulletin.store import db, queries
-    from bulletin.store.importer import import_subscribers
+    from bulletin.services.imports import import_file as run_import
 
     path = Path(args.file)
     update, bar = _progress(path)
     try:
-        with db.session_scope(_engine(cfg)) as session:
-            ml = queries.get_list(session, args.list_slug)
-            report = import_subscribers(
-                session, path, ml, languages=cfg.organisation.languages,
-                default_language=cfg.organisation.language, progress=update,
-            )
-            if args.dry_run:
-                report.dry_run = True
-                session.rollback()
+        with _store(cfg).unit_of_work() as uow:
+            report = run_import(uow, cfg, path, args.list_slug, dry_run=args.dry_run, progress=update)
     finally:
         if bar is not None:
             bar.close()
@@ -143,52 +148,51 @@ def import_file(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def export_file(args: argparse.Namespace, cfg: Config) -> int:
-    from bulletin.store import db, queries
-    from bulletin.store.exporter import export_subscribers
+    from bulletin.services.imports import export_file as run_export
+    from bulletin.services.imports import export_format, export_to_path
 
-    with db.session_scope(_engine(cfg)) as session:
-        ml = queries.get_list(session, args.list_slug)
+    delimiter = "\t" if args.delimiter in ("tab", "\\t") else args.delimiter
+    options = {"fmt": export_format(cfg, delimiter), "raw": args.raw}
+    with _store(cfg).unit_of_work() as uow:
         if args.out:
-            out = Path(args.out)
-            tmp = out.with_name(out.name + ".part")
-            try:
-                # utf-8-sig: French Excel opens a UTF-8 file with a BOM with its accents right.
-                with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
-                    n = export_subscribers(session, ml, f)
-            except OSError as e:
-                tmp.unlink(missing_ok=True)
-                raise BulletinError(f"cannot write: {e.strerror}", where=out)
-            tmp.replace(out)
-            print(f"{n} subscribers of {ml.slug} written to {out}", file=sys.stderr)
+            n = export_to_path(uow, args.list_slug, args.out, **options)
+            print(default_catalogue()("cli.export.written", n=n, list=args.list_slug, path=args.out), file=sys.stderr)
         else:
-            export_subscribers(session, ml, sys.stdout)
+            sys.stdout.flush()
+            run_export(uow, args.list_slug, sys.stdout.buffer, **options)
+            sys.stdout.buffer.flush()
     return 0
 
 
 def add_one(args: argparse.Namespace, cfg: Config) -> int:
-    from bulletin.store import db, queries
-    from bulletin.store.subscribers import add_subscriber
+    from bulletin.services.subscriptions import add_by_admin
 
-    with db.session_scope(_engine(cfg)) as session:
-        ml = queries.get_list(session, args.list_slug)
-        result = add_subscriber(
-            session, ml, args.email, name=args.name, language=args.language,
-            languages=cfg.organisation.languages, default_language=cfg.organisation.language,
-        )
-    messages = {"added": "subscribed to", "confirmed": "confirmed on", "updated": "updated on",
-                "already": "already subscribed to"}
-    print(f"{result.subscriber.email} {messages[result.outcome]} {ml.slug}")
+    result = _store(cfg).run(add_by_admin, cfg, args.list_slug, args.email, name=args.name, language=args.language)
+    m = result.membership
+    print(default_catalogue()(f"cli.subscriber.{result.outcome}", email=m.email, list=m.list_slug))
     return 0
 
 
 def unsubscribe_one(args: argparse.Namespace, cfg: Config) -> int:
-    from bulletin.store import db
-    from bulletin.store.subscribers import unsubscribe_address
+    from bulletin.services.subscriptions import unsubscribe_address
 
-    with db.session_scope(_engine(cfg)) as session:
-        done = unsubscribe_address(session, args.email, args.list_slug)
+    with _store(cfg).unit_of_work() as uow:
+        done = unsubscribe_address(uow, args.email, args.list_slug)
+    t = default_catalogue()
     if done:
-        print(f"{args.email} unsubscribed from {', '.join(done)}")
+        print(t("cli.subscriber.unsubscribed", email=args.email, lists=", ".join(done)))
     else:
-        print(f"{args.email} was already unsubscribed")
+        print(t("cli.subscriber.already_unsubscribed", email=args.email))
+    return 0
+
+
+def invite_one(args: argparse.Namespace, cfg: Config) -> int:
+    from bulletin.services.invitations import Invitations
+    from bulletin.services.subscriptions import invite_by_admin
+    from bulletin.tokens import Tokens
+
+    with _store(cfg).unit_of_work() as uow:
+        invitation = invite_by_admin(uow, cfg, args.list_slug, args.email, language=args.language)
+    Invitations(cfg, Tokens(cfg.signing_secret())).send_now(invitation)
+    print(default_catalogue()("cli.subscriber.invited", email=invitation.email, list=args.list_slug))
     return 0

@@ -45,3 +45,20 @@ def _inline_refs(tokens: list[Token], line: int) -> Iterator[Reference]:
             yield Reference("link", str(tok.attrGet("href") or ""), "", line)
         elif tok.type == "image":
             yield Reference("image", str(tok.attrGet("src") or ""), tok.content, line)
+
+
+_HTML_PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+def raw_html(body: str, first_line: int) -> Iterator[tuple[int, str]]:
+    """(line, tag) of each piece of raw HTML in a Markdown body: the email shows it as text, escaped."""
+    for block in _HTML_PARSER.parse(body):
+        line = first_line + (block.map[0] if block.map else 0)
+        if block.type == "html_block":
+            yield line, block.content.strip().split("\n")[0][:60]
+        elif block.type == "inline" and block.children:
+            for tok in block.children:
+                if tok.type in ("softbreak", "hardbreak"):
+                    line += 1
+                elif tok.type == "html_inline" and not tok.content.startswith("</"):
+                    yield line, tok.content[:60]

@@ -119,11 +119,11 @@ class DeliveryStore(Protocol):
     def finish_if_done(self, send_id: int, *, now: dt.datetime) -> bool:
         """Mark the send done when no row is left to deliver; harmless when several workers try at once."""
 
-    def set_waiting(self, send_id: int, *, server: str, error: str, since: dt.datetime,
-                    next_try: dt.datetime) -> None:
+    def set_unreachable(self, send_id: int, *, server: str, error: str, since: dt.datetime,
+                        next_try: dt.datetime) -> None:
         """Say on the send why it waits: its server is unreachable since `since` (the earliest one kept)."""
 
-    def clear_waiting(self, send_id: int) -> None: ...
+    def clear_unreachable(self, send_id: int) -> None: ...
 
     def running_sends(self) -> list[int]: ...
 

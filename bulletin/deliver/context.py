@@ -46,8 +46,13 @@ class SendContext:
         return envelope, template.build(recipient)
 
 
-def list_id_header(name: str, slug: str, domain: str) -> str:
-    """RFC 2919: the list's name as a phrase (encoded when not ASCII) and `<slug.domain>`, which stays readable."""
+def list_id_header(ml, domain: str) -> str:
+    """RFC 2919: the list's name as a phrase (encoded when not ASCII) and `<slug.domain>`, which stays readable.
+    `ml` is anything with the list's `name` and `slug`."""
+    return _list_id(ml.name, ml.slug, domain)
+
+
+def _list_id(name: str, slug: str, domain: str) -> str:
     return formataddr((name, f"{slug}.{domain}"), charset="utf-8")
 
 
@@ -63,7 +68,7 @@ def build_context(cfg, material: claims.SendMaterial, *, now: dt.datetime) -> Se
             from_name=d.from_name,
             from_address=d.from_address,
             reply_to=d.reply_to,
-            list_id=list_id_header(material.list_name, material.list_slug, domain),
+            list_id=_list_id(material.list_name, material.list_slug, domain),
             send_id=material.send_id,
             signer=signer,
         )

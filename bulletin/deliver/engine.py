@@ -349,7 +349,7 @@ class SendRun:
             log.warning(i18n.Message("deliver.waiting.server", send=self.ctx.send_id, server=w.what,
                                      since=self._local(w.since), next_try=self._local(w.next_try), error=w.error))
             try:
-                self.store.set_waiting(self.ctx.send_id, server=w.what, error=w.error, since=w.since,
+                self.store.set_unreachable(self.ctx.send_id, server=w.what, error=w.error, since=w.since,
                                        next_try=w.next_try)
             except DatabaseUnavailable:
                 pass  # the log says it; the database will hear of it at the next try
@@ -391,7 +391,7 @@ class SendRun:
             self.waiting = None
         log.warning(i18n.Message("deliver.resumed.server", send=self.ctx.send_id, server=w.what))
         try:
-            self.store.clear_waiting(self.ctx.send_id)
+            self.store.clear_unreachable(self.ctx.send_id)
         except DatabaseUnavailable as e:
             self.database_failed(e)
 

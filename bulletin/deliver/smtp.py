@@ -23,7 +23,7 @@ from bulletin.deliver.transport import (
     ServerUnavailable,
     TemporaryFailure,
 )
-from bulletin.config import is_loopback
+from bulletin.config_checks import is_loopback
 from bulletin.errors import BulletinError, DeliveryError
 
 

@@ -23,10 +23,16 @@ def run_worker(
     progress: Callable[[int], ProgressFn] | None = None,
     poll_seconds: float = 5.0,
     on_send_done: Callable[[int, claims.Outstanding], None] | None = None,
+    start_due: Callable[[], object] | None = None,
+    monthly: dict | None = None,
     clock: clock_mod.Clock | None = None,
     store: DeliveryStore | None = None,
 ) -> None:
-    """Deliver due and unfinished sends. Without `drain`, loop until `stop` is set (or the process is stopped)."""
+    """Deliver due and unfinished sends. Without `drain`, loop until `stop` is set (or the process is stopped).
+
+    `start_due` runs at the start of every pass to start what has come due (default: every due scheduled
+    send); `monthly`: the cron fields of the monthly schedule's wake-up job (see deliver.schedule). The worker's
+    naps, its retries and what is due follow `clock`."""
     if store is None:
         from bulletin.store.deliveries import DeliveryRows
 
@@ -34,11 +40,14 @@ def run_worker(
     clock = clock or clock_mod.default()
     stop = stop or threading.Event()
     worker_id = claims.new_worker_id()
-    sched, wake = start_scheduler(engine, cfg)
+    sched, wake = start_scheduler(engine, cfg, monthly)
     try:
         while not stop.is_set():
             wake.clear()
-            start_due_sends(engine, store=store, now=clock.now())
+            if start_due is not None:
+                start_due()
+            else:
+                start_due_sends(engine, store=store, now=clock.now())
             for send_id in store.running_sends():
                 if stop.is_set():
                     break

@@ -8,10 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bulletin.config import Config
+from bulletin.content import Problem, load_issue
+from bulletin.content.problems import dedupe
 from bulletin.errors import ContentError
+from bulletin.i18n import Message
+from bulletin.render.assets import edition_assets
 from bulletin.render.edition import RenderedEdition
-from bulletin.render.images import image_url, publish_image
-from bulletin.render.pipeline import render_issue
+from bulletin.render.images import icon_url, image_url
+from bulletin.render.pipeline import TEMPLATES_DIR, render_edition
 
 
 def preview_values(cfg: Config, slug: str) -> dict[str, str]:
@@ -33,47 +37,40 @@ def images_folder(slug: str) -> str:
 class BuildResult:
     editions: list[RenderedEdition]
     written: list[Path]
+    #: the issue's problems and its editions', each once
+    problems: list[Problem]
 
 
 def build_issue(issue_dir: Path, cfg: Config, out_dir: Path, *, templates_dir: Path | None = None) -> BuildResult:
-    """Render every edition and write `<slug>.<lang>.html`/`.txt` plus the published images.
+    """Render every edition and write `<slug>.<lang>.html`/`.txt` plus the images they show.
 
     Everything is rendered in memory first, so a bad issue leaves `out_dir` as it was.
     """
-    issue_dir = Path(issue_dir)
-    editions = render_issue(issue_dir, cfg, templates_dir=templates_dir)
-    slug = editions[0].slug
+    issue = load_issue(Path(issue_dir), cfg)
+    tdir = Path(templates_dir or TEMPLATES_DIR)
+    editions = [render_edition(issue, lang, cfg, templates_dir=tdir) for lang in issue.languages]
+    slug = issue.slug
     files: dict[str, bytes] = {}
-    # Built pages use the local copies of the issue's images, so they open without `bulletin serve`.
-    remote_prefix = image_url(cfg.web.base_url, slug, "")
-    local_prefix = images_folder(slug) + "/"
-    for name in _local_images(issue_dir, editions, remote_prefix):
-        data, _type = publish_image(issue_dir, name)
-        files[local_prefix + name] = data
+    # Built pages use local copies of what the email loads from [web].base_url, so they open without a server.
+    folder = images_folder(slug) + "/"
+    local = {image_url(cfg.web.base_url, slug, ""): folder, icon_url(cfg.web.base_url, ""): folder + "icons/"}
+    for ed in editions:
+        for asset in edition_assets(issue, ed.language, cfg, tdir):
+            rel = (folder if asset.kind == "image" else folder + "icons/") + asset.name
+            if rel not in files:
+                files[rel] = asset.read()[0]
     for ed in editions:
         html, text = ed.personalise(preview_values(cfg, slug))
-        html = html.replace(remote_prefix, local_prefix)
+        for remote, here in local.items():
+            html = html.replace(remote, here)
         files[f"{slug}.{ed.language}.html"] = html.encode("utf-8")
         files[f"{slug}.{ed.language}.txt"] = text.encode("utf-8")
     try:
         written = [_write(out_dir / rel, data) for rel, data in files.items()]
     except OSError as e:
-        raise ContentError(f"cannot write the build: {e.strerror}", where=e.filename or out_dir)
-    return BuildResult(editions=editions, written=written)
-
-
-def _local_images(issue_dir: Path, editions: list[RenderedEdition], prefix: str) -> list[str]:
-    from urllib.parse import unquote
-
-    names: set[str] = set()
-    for ed in editions:
-        start = 0
-        while (i := ed.html.find(prefix, start)) != -1:
-            end = min(j for j in (ed.html.find('"', i), ed.html.find("'", i), ed.html.find(")", i), len(ed.html))
-                      if j != -1)
-            names.add(unquote(ed.html[i + len(prefix):end]))
-            start = end
-    return sorted(n for n in names if n)
+        raise ContentError(Message("build.cannot_write", reason=e.strerror or str(e)), where=e.filename or out_dir)
+    problems = dedupe([*issue.problems, *(p for ed in editions for p in ed.warnings)])
+    return BuildResult(editions=editions, written=written, problems=problems)
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -19,8 +19,8 @@ class RenderedEdition:
     preheader: str
     html: str
     text: str
-    #: messages that `bulletin check` prints for this edition (warnings that do not stop a build)
-    warnings: tuple[str, ...] = field(default=())
+    #: what `bulletin check` reports about this edition's HTML (Gmail's limits): `content.Problem`s
+    warnings: tuple = field(default=())
 
     @cached_property
     def _html_template(self) -> PersonalTemplate:

@@ -4,21 +4,21 @@ plain-text part. Per-recipient values stay `%%markers%%` so delivery never runs 
 from __future__ import annotations
 
 import re
-import textwrap
 import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-import html2text
 import jinja2
 from markupsafe import Markup
 
 from bulletin.config import Config
-from bulletin.content import EditionContent, Image, Issue, load_issue
+from bulletin.content import EditionContent, Image, Issue, Problem, Severity, load_issue
 from bulletin.errors import RenderError
-from bulletin.render import markdown
+from bulletin.i18n import Message
+from bulletin.render import markdown, plaintext
+from bulletin.render.assets import social_links
 from bulletin.render.edition import RenderedEdition
 from bulletin.render.images import image_url
 from bulletin.render.inline import inline_css
@@ -34,20 +34,6 @@ HTML_LIMIT = 100_000
 STYLE_LIMIT = 16 * 1024
 #: A recipient's unsubscribe and archive URLs replace the markers; size checks count them at this length.
 PERSONAL_URL_ALLOWANCE = 160
-#: The config key of a social profile -> the MJML element that links to it without a share prompt.
-SOCIAL_ELEMENTS = {
-    "facebook": ("facebook-noshare", "Facebook"),
-    "linkedin": ("linkedin-noshare", "LinkedIn"),
-    "twitter": ("twitter-noshare", "Twitter"),
-    "x": ("twitter-noshare", "X"),
-    "youtube": ("youtube-noshare", "YouTube"),
-    "instagram": ("instagram-noshare", "Instagram"),
-    "github": ("github-noshare", "GitHub"),
-    "vimeo": ("vimeo-noshare", "Vimeo"),
-    "medium": ("medium-noshare", "Medium"),
-    "soundcloud": ("soundcloud-noshare", "SoundCloud"),
-    "pinterest": ("pinterest-noshare", "Pinterest"),
-}
 STAGES = ("load", "jinja", "mjml", "inline", "text")
 
 
@@ -78,26 +64,38 @@ def render_edition(issue: Issue, language: str, cfg: Config, *, clock: _Clock | 
     with clock("inline"):
         html = inline_css(compiled)
     with clock("text"):
-        text = _render_template(env, TEXT_TEMPLATE, {**context, "rule": "-" * 60})
+        text = _render_template(env, TEXT_TEMPLATE, {**context, "rule": "-" * plaintext.WIDTH})
         text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
-    warnings = [str(p) for p in issue.problems] + size_warnings(html, where=f"{issue.path} ({content.language} edition)")
+    problems = size_problems(html, str(issue.path), content.language)
     return RenderedEdition(slug=issue.slug, language=content.language, subject=content.subject,
-                           preheader=content.preheader, html=html, text=text, warnings=tuple(warnings))
+                           preheader=content.preheader, html=html, text=text, warnings=tuple(problems))
 
 
-def size_warnings(html: str, where: str) -> list[str]:
-    """Gmail's limits, counted as a recipient's copy will be (markers replaced by real URLs)."""
+def recipient_size(html: str) -> int:
+    """The bytes of a recipient's copy of `html`: markers counted at the length of real URLs."""
+    return len(re.sub(r"%%\w+%%", "x" * PERSONAL_URL_ALLOWANCE, html).encode("utf-8"))
+
+
+def size_problems(html: str, where: str, language: str) -> list[Problem]:
+    """Gmail's limits, counted as a recipient's copy will be. Over the clip the unsubscribe link is hidden: an
+    error; a <style> block Gmail drops leaves the inlined styles: a warning."""
     out = []
-    personal = re.sub(r"%%\w+%%", "x" * PERSONAL_URL_ALLOWANCE, html)
-    size = len(personal.encode("utf-8"))
+    size = recipient_size(html)
     if size > HTML_LIMIT:
-        out.append(f"{where}: the HTML part is {size:,} bytes; Gmail clips messages over {HTML_LIMIT:,} bytes "
-                   "and hides the rest, unsubscribe link included")
+        out.append(Problem(Severity.ERROR, Message("check.html.clipped", language=language, size=f"{size:,}",
+                                                   limit=f"{HTML_LIMIT:,}"),
+                           where, hint=Message("hint.html.shorter")))
     for m in re.finditer(r"<style[^>]*>(.*?)</style>", html, re.S | re.I):
         style = len(m.group(1).encode("utf-8"))
         if style > STYLE_LIMIT:
-            out.append(f"{where}: a <style> block in <head> is {style:,} bytes; Gmail ignores it over {STYLE_LIMIT:,}")
+            out.append(Problem(Severity.WARNING, Message("check.html.style", language=language, size=f"{style:,}",
+                                                         limit=f"{STYLE_LIMIT:,}"), where))
     return out
+
+
+def size_warnings(html: str, where: str) -> list[str]:
+    """`size_problems` as `WHERE: WHAT` lines."""
+    return [p.text() for p in size_problems(html, where, "")]
 
 
 # -- template context ---------------------------------------------------------------------------------------
@@ -116,8 +114,7 @@ def _context(issue: Issue, content: EditionContent, cfg: Config) -> dict:
         return image_url(base, issue.slug, PurePosixPath(src).name)
 
     def body(md_text: str) -> tuple[Markup, str]:
-        fragment = markdown.to_html(md_text, body_image)
-        return Markup(fragment), _plain(fragment)
+        return Markup(markdown.to_html(md_text, body_image)), plaintext.markdown_to_text(md_text)
 
     news = []
     for block in content.news:
@@ -140,11 +137,7 @@ def _context(issue: Issue, content: EditionContent, cfg: Config) -> dict:
     logo = org.logo
     if logo and not urlsplit(logo).scheme:
         logo = f"{base}/{logo.lstrip('/')}"
-    social = [
-        {"element": SOCIAL_ELEMENTS.get(key, ("web", key.capitalize()))[0],
-         "label": SOCIAL_ELEMENTS.get(key, ("web", key.capitalize()))[1], "url": url}
-        for key, url in org.social.items() if url
-    ]
+    social = social_links(cfg)
     return {
         "language": content.language, "subject": content.subject, "preheader": content.preheader,
         "labels": labels_for(content.language, cfg.organisation.language), "month": issue_month(issue.date, content.language),
@@ -154,26 +147,19 @@ def _context(issue: Issue, content: EditionContent, cfg: Config) -> dict:
     }
 
 
-def _plain(fragment: str) -> str:
-    conv = html2text.HTML2Text()
-    conv.body_width = 76
-    conv.ignore_emphasis = True
-    conv.images_to_alt = True
-    conv.protect_links = True
-    conv.unicode_snob = True  # keep « », é and œ as they are, not ASCII look-alikes
-    return textwrap.dedent(conv.handle(fragment).strip("\n")).rstrip()
-
-
 # -- Jinja -----------------------------------------------------------------------------------------------------
 @lru_cache(maxsize=8)
 def _environment(templates_dir: str) -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
         autoescape=lambda name: bool(name) and not name.endswith(".txt.j2"),
         undefined=jinja2.StrictUndefined,  # a misspelt variable is an error, not a silent blank
         trim_blocks=False,
         keep_trailing_newline=True,
     )
+    env.filters["wrap"] = plaintext.wrap
+    env.filters["underline"] = plaintext.underline
+    return env
 
 
 def _render_template(env: jinja2.Environment, name: str, context: dict) -> str:
@@ -216,4 +202,4 @@ class _Clock:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
 
-__all__ = ["render_issue", "render_edition", "size_warnings", "TEMPLATES_DIR", "STAGES"]
+__all__ = ["render_issue", "render_edition", "size_problems", "size_warnings", "recipient_size", "TEMPLATES_DIR", "STAGES"]

@@ -11,14 +11,11 @@ from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
-from bulletin.errors import BulletinError
+from bulletin.errors import InvalidAddress
 
+__all__ = ["InvalidAddress", "normalise_email", "normalise_language", "plain"]
 
 _MAILBOX_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
-
-
-class InvalidAddress(BulletinError, ValueError):
-    """An email address that is not one (syntax only: no DNS lookups, imports must work offline)."""
 
 
 def plain(text: str) -> str:

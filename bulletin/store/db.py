@@ -51,7 +51,10 @@ def create(url: str) -> Engine:
         u = u.set(drivername="postgresql+psycopg")
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:  # a file where a folder should be (the configuration checks this first)
+                raise ConfigError(f"cannot create the folder of {u.database}: {e.strerror}", where="[database].url")
         try:
             timeout = float(u.query.get("timeout", SQLITE_TIMEOUT))
         except ValueError:
@@ -132,6 +135,16 @@ def engine_for(url: str) -> Engine:
                 raise ConfigError(f"cannot open the database: {e.orig}", where="[database].url")
             _engines[url] = engine
         return engine
+
+
+def ping(engine: Engine) -> bool:
+    """Whether the database answers a trivial query."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
 
 
 def dispose_all() -> None:

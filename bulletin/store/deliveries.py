@@ -19,7 +19,7 @@ from bulletin.deliver.claims import Claimed, Edition, Outcome, Outstanding, Send
 from bulletin.errors import NotFoundError
 from bulletin.states import OPEN_DELIVERIES, DeliveryStatus, SendState
 from bulletin.store.db import session_scope, unavailable
-from bulletin.store.models import Delivery, MailingList, Send, SendEdition, Subscriber
+from bulletin.store.models import SERVER_MAX, Delivery, MailingList, Send, SendEdition, Subscriber
 from bulletin.store.queries import who_receives
 
 _table = Delivery.__table__
@@ -234,28 +234,28 @@ class DeliveryRows:
             return session.execute(
                 update(Send)
                 .where(Send.id == send_id, Send.state == SendState.RUNNING)
-                .values(state=SendState.DONE, finished_at=now, waiting_server=None, waiting_error=None,
-                        waiting_since=None, next_try_at=None)
+                .values(state=SendState.DONE, finished_at=now, unreachable_server=None, unreachable_error=None,
+                        unreachable_since=None, next_try_at=None)
                 .execution_options(synchronize_session=False)
             ).rowcount == 1
 
-    def set_waiting(self, send_id: int, *, server: str, error: str, since: dt.datetime,
-                    next_try: dt.datetime) -> None:
+    def set_unreachable(self, send_id: int, *, server: str, error: str, since: dt.datetime,
+                        next_try: dt.datetime) -> None:
         with session_scope(self.engine) as session:
             session.execute(
                 update(Send)
                 .where(Send.id == send_id)
-                .values(waiting_server=server[:300], waiting_error=error, next_try_at=next_try,
-                        waiting_since=func.coalesce(Send.waiting_since, since))
+                .values(unreachable_server=server[:SERVER_MAX], unreachable_error=error, next_try_at=next_try,
+                        unreachable_since=func.coalesce(Send.unreachable_since, since))
                 .execution_options(synchronize_session=False)
             )
 
-    def clear_waiting(self, send_id: int) -> None:
+    def clear_unreachable(self, send_id: int) -> None:
         with session_scope(self.engine) as session:
             session.execute(
                 update(Send)
-                .where(Send.id == send_id, Send.waiting_since.is_not(None))
-                .values(waiting_server=None, waiting_error=None, waiting_since=None, next_try_at=None)
+                .where(Send.id == send_id, Send.unreachable_since.is_not(None))
+                .values(unreachable_server=None, unreachable_error=None, unreachable_since=None, next_try_at=None)
                 .execution_options(synchronize_session=False)
             )
 
@@ -264,9 +264,11 @@ class DeliveryRows:
             return list(session.scalars(select(Send.id).where(Send.state == SendState.RUNNING).order_by(Send.id)))
 
     def due_scheduled(self, now: dt.datetime) -> list[int]:
+        """Scheduled sends whose time has come and that wait for nothing (see WaitReason)."""
         with session_scope(self.engine) as session:
             return list(session.scalars(
-                select(Send.id).where(Send.state == SendState.SCHEDULED, Send.scheduled_at <= now).order_by(Send.id)
+                select(Send.id).where(Send.state == SendState.SCHEDULED, Send.scheduled_at <= now,
+                                      Send.waiting.is_(None)).order_by(Send.id)
             ))
 
     def has_pending(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from bulletin.errors import BulletinError
 from bulletin.store import bulk
 from bulletin.store.csvfile import SubscriberFile
-from bulletin.store.models import Event, MailingList, utcnow
-from bulletin.store.rows import STOP_EVENTS, STOPPED, STOPPED_SUBSCRIBER, Row, RowRejected, cell, parse_row
+from bulletin.store.models import SOURCE_MAX, Event, MailingList, utcnow
+from bulletin.store.rows import STOP_EVENTS, Row, RowRejected, cell, parse_row
 
 BATCH = 1000
 
@@ -45,6 +45,13 @@ class ImportReport:
     encoding: str = ""
     delimiter: str = ""
     dry_run: bool = False
+    #: physical lines in the file: `header_lines` + `blank_lines` + the lines of the `rows`
+    lines: int = 0
+    #: lines above the header and the header itself
+    header_lines: int = 0
+    blank_lines: int = 0
+    #: lines that continue a row's quoted value (a postal address over three lines takes two)
+    continued_lines: int = 0
     rows: int = 0
     added: int = 0
     updated: int = 0
@@ -58,15 +65,30 @@ class ImportReport:
     warnings: list[RowNote] = field(default_factory=list)
 
     @property
+    def lines_accounted(self) -> int:
+        return self.header_lines + self.blank_lines + self.rows + self.continued_lines
+
+    @property
     def accounted(self) -> int:
         return (self.added + self.updated + self.unchanged + len(self.duplicates) + len(self.not_resubscribed)
                 + len(self.rejected))
 
 
+class ImportRules(Protocol):
+    """The consent decisions an import applies (services.consent implements them): the store does not decide
+    who may be mailed, it applies what it is told row by row, in bulk."""
+
+    def import_row(self, person, current, wanted, wanted_person, *, list_slug: str): ...
+
+    def person_status(self, person, wanted): ...
+
+
 class _Writer:
     """Applies batches of rows to one list, counting each in the report."""
 
-    def __init__(self, session: Session, ml: MailingList, default_language: str, source: str, report: ImportReport):
+    def __init__(self, session: Session, ml: MailingList, default_language: str, source: str, report: ImportReport,
+                 rules: ImportRules):
+        self.rules = rules
         self.session = session
         self.conn = session.connection()
         self.ml = ml
@@ -123,15 +145,11 @@ class _Writer:
                 continue
             current_sub = subscriptions.get(found.id)
             wants = row.status or "subscribed"
-            blocked = None
-            if found.status in STOPPED_SUBSCRIBER and (row.subscriber_status or "active") == "active" \
-                    and wants not in STOPPED:
-                blocked = f"this address {found.status} before: not re-subscribed by an import"
-            elif current_sub in STOPPED and wants not in STOPPED:
-                blocked = f"{current_sub} from {self.ml.slug!r} before: not re-subscribed by an import"
-            if blocked:
+            decision = self.rules.import_row(found.status, current_sub, wants, row.subscriber_status,
+                                          list_slug=self.ml.slug)
+            if decision.refused is not None:
                 if counted:
-                    self.report.not_resubscribed.append(RowNote(row.line, row.email, blocked))
+                    self.report.not_resubscribed.append(RowNote(row.line, row.email, str(decision.refused)))
                 continue
             changed = False
             person = {"name": found.name, "language": found.language, "status": found.status,
@@ -140,12 +158,11 @@ class _Writer:
                 person["name"] = row.name
             if row.language and row.language != found.language:
                 person["language"] = row.language
-            if row.subscriber_status and row.subscriber_status != found.status and not (
-                found.status in STOPPED_SUBSCRIBER and row.subscriber_status == "active"
-            ):
-                person["status"] = row.subscriber_status
-                if row.subscriber_status in STOP_EVENTS:
-                    events.append(self._event(found.id, STOP_EVENTS[row.subscriber_status], now, list_id=None))
+            new_status = self.rules.person_status(found.status, row.subscriber_status)
+            if new_status != found.status:
+                person["status"] = new_status
+                if new_status in STOP_EVENTS:
+                    events.append(self._event(found.id, STOP_EVENTS[new_status], now, list_id=None))
             person["attributes"].update(row.attributes)
             if person != {"name": found.name, "language": found.language, "status": found.status,
                           "attributes": found.attributes or {}}:
@@ -156,7 +173,7 @@ class _Writer:
                 if counted:
                     self.report.added += 1
                 continue
-            target = current_sub if (current_sub == "subscribed" and wants == "unconfirmed") else wants
+            target = decision.status
             if target != current_sub:
                 sub_updates.append((found.id, target))
                 if target in STOP_EVENTS:
@@ -190,6 +207,7 @@ def import_subscribers(
     *,
     languages: Sequence[str],
     default_language: str,
+    rules: ImportRules,
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = BATCH,
 ) -> ImportReport:
@@ -197,21 +215,26 @@ def import_subscribers(
     read at all (the caller then rolls back, so nothing is written). `progress(bytes_read, size)` after each batch.
     """
     try:
-        return _import(session, path, ml, languages, default_language, progress, batch_size)
+        return _import(session, path, ml, languages, default_language, rules, progress, batch_size)
     except IntegrityError:
         # Another writer (a web sign-up) added one of these addresses meanwhile; the caller rolls back the lot.
         raise BulletinError("an address in this file was added by someone else during the import: nothing was "
                             "imported, run it again", where=path) from None
 
 
-def _import(session, path, ml, languages, default_language, progress, batch_size) -> ImportReport:
+def _import(session, path, ml, languages, default_language, rules, progress, batch_size) -> ImportReport:
     with SubscriberFile(path) as f:
         report = ImportReport(path=str(path), list_slug=ml.slug, encoding=f.encoding, delimiter=f.delimiter)
-        writer = _Writer(session, ml, default_language, f"import:{Path(path).name}"[:200], report)
+        writer = _Writer(session, ml, default_language, f"import:{Path(path).name}"[:SOURCE_MAX], report, rules)
         bulk.start_seen(writer.conn)
         batch: list[Row] = []
-        for line, values in f.rows():
+        for record in f.rows():
+            line, values = record.line, record.values
             report.rows += 1
+            report.continued_lines += record.lines - 1
+            if record.problem:
+                report.rejected.append(RowNote(line, record.address, record.problem))
+                continue
             try:
                 row = parse_row(line, values, f.columns, languages, default_language)
             except RowRejected as e:
@@ -228,6 +251,8 @@ def _import(session, path, ml, languages, default_language, progress, batch_size
         writer.write(batch)
         bulk.end_seen(writer.conn)
         report.encoding = f.encoding_read
+        report.header_lines, report.blank_lines = f.header_lines, f.blank_lines
+        report.lines = f.lines_read
         if progress:
             progress(f.size, f.size)
     return report

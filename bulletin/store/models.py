@@ -1,4 +1,5 @@
-"""SQLAlchemy tables: subscribers, lists, subscriptions, events, sends and one delivery row per recipient.
+"""SQLAlchemy tables: subscribers, lists, subscriptions, events, sends, one delivery row per recipient, and the
+accounts, sessions and audit log of the web workspace.
 
 The schema is created and upgraded by the Alembic migrations in `store/migrations`; a model change goes with a
 migration (tests/test_migrations.py fails when they disagree).
@@ -11,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Enum,
     Column,
     DateTime,
     Float,
@@ -28,9 +30,49 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from bulletin.states import (
+    AccountStatus,
+    DeliveryStatus,
+    EventKind,
+    Role,
+    ScheduleStep,
+    SendState,
+    SubscriberStatus,
+    SubscriptionStatus,
+    WaitReason,
+)
+
+#: Column lengths, named once: code that checks a value before storing it uses these.
+EMAIL_MAX = 320
+NAME_MAX = 200
+LANGUAGE_MAX = 16
+LIST_SLUG_MAX = 64
+#: where a subscription or event came from ("import:FILE", "web", "unsubscribe:SEND"), a worker id, an issue slug
+SOURCE_MAX = 200
+STATE_MAX = 16
+#: a SHA-256 in hex: published files and issue fingerprints
+DIGEST_MAX = 64
+#: a mail server as host:port (a DNS name is at most 253 characters)
+SERVER_MAX = 300
+MEDIA_TYPE_MAX = 64
+#: "2026-12"
+MONTH_MAX = 7
+#: an audit entry's action ("send.schedule") and its object's kind ("send") and id
+ACTION_MAX = 64
+OBJECT_MAX = 200
+#: an IPv6 address in text, with room for a zone
+IP_MAX = 64
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def enum_column(enum: type, column: str = "status", length: int = STATE_MAX) -> Enum:
+    """A StrEnum stored as its value in a VARCHAR, with a CHECK constraint listing the values (named
+    ck_TABLE_COLUMN), so that a typo is refused by the database instead of matching nothing."""
+    return Enum(enum, native_enum=False, create_constraint=True, length=length, validate_strings=True,
+                values_callable=lambda e: [m.value for m in e], name=column)
 
 
 class UTCDateTime(TypeDecorator):
@@ -74,12 +116,12 @@ class Subscriber(Base):
     __tablename__ = "subscribers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(320))
-    email_key: Mapped[str] = mapped_column(String(320), unique=True)
-    name: Mapped[str] = mapped_column(String(200), default="")
-    language: Mapped[str] = mapped_column(String(16))
-    #: active | bounced | complained: a bounced or complained subscriber gets nothing from any list.
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    email_key: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX), default="")
+    language: Mapped[str] = mapped_column(String(LANGUAGE_MAX))
+    #: a bounced, complained or erased subscriber gets nothing from any list.
+    status: Mapped[SubscriberStatus] = mapped_column(enum_column(SubscriberStatus), default=SubscriberStatus.ACTIVE)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -91,8 +133,8 @@ class MailingList(Base):
     __tablename__ = "lists"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(LIST_SLUG_MAX), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     subscriptions: Mapped[list[Subscription]] = relationship(back_populates="mailing_list")
@@ -105,10 +147,10 @@ class Subscription(Base):
 
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
-    #: unconfirmed | subscribed | unsubscribed | bounced
-    status: Mapped[str] = mapped_column(String(16), default="subscribed")
+    status: Mapped[SubscriptionStatus] = mapped_column(enum_column(SubscriptionStatus),
+                                                      default=SubscriptionStatus.SUBSCRIBED)
     #: where the subscription came from or was last changed: "import:FILE", "cli", "web", "unsubscribe:SEND"
-    source: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(SOURCE_MAX), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -127,11 +169,11 @@ class Event(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
     list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
     send_id: Mapped[int | None] = mapped_column(ForeignKey("sends.id", ondelete="SET NULL"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[EventKind] = mapped_column(enum_column(EventKind, "kind", 32))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     #: the raw reason: an SMTP reply, a DSN status and diagnostic, the web request's origin
     detail: Mapped[str] = mapped_column(Text, default="")
-    source: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(SOURCE_MAX), default="")
 
 
 class Send(Base):
@@ -140,23 +182,29 @@ class Send(Base):
     __tablename__ = "sends"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    issue_slug: Mapped[str] = mapped_column(String(200))
+    issue_slug: Mapped[str] = mapped_column(String(SOURCE_MAX))
     issue_dir: Mapped[str] = mapped_column(Text)
     #: the issue's primary language: subscribers whose language has no edition get this one
-    language: Mapped[str] = mapped_column(String(16), default="")
+    language: Mapped[str] = mapped_column(String(LANGUAGE_MAX), default="")
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id"))
-    #: scheduled | running | done | cancelled
-    state: Mapped[str] = mapped_column(String(16), default="scheduled")
+    state: Mapped[SendState] = mapped_column(enum_column(SendState, "state"), default=SendState.SCHEDULED)
     scheduled_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
     total: Mapped[int] = mapped_column(default=0)
-    #: While the mail server cannot be reached: which one, its last error, since when, and the next try. The send
-    #: waits as a whole (nobody's attempt counted) and resumes by itself; `status` shows why it waits.
-    waiting_server: Mapped[str | None] = mapped_column(String(300))
-    waiting_error: Mapped[str | None] = mapped_column(Text)
+    #: the fingerprint of the issue folder it was scheduled with (content/fingerprint.py); when it fires, the
+    #: folder must still have it, or have been approved again as it is. None: a send that was not scheduled
+    #: from a folder checked this way (sent at once, or made before fingerprints existed)
+    fingerprint: Mapped[str | None] = mapped_column(String(DIGEST_MAX))
+    #: why a due send has not started (None: it is not waiting), and since when
+    waiting: Mapped[WaitReason | None] = mapped_column(enum_column(WaitReason, "waiting"))
     waiting_since: Mapped[dt.datetime | None]
+    #: while a running send's mail server cannot be reached: which one (host:port), its last error, since when,
+    #: and the next try. The send waits as a whole (nobody's attempt counted) and goes on by itself.
+    unreachable_server: Mapped[str | None] = mapped_column(String(SERVER_MAX))
+    unreachable_error: Mapped[str | None] = mapped_column(Text)
+    unreachable_since: Mapped[dt.datetime | None]
     next_try_at: Mapped[dt.datetime | None]
 
     mailing_list: Mapped[MailingList] = relationship()
@@ -169,7 +217,7 @@ class SendEdition(Base):
     __tablename__ = "send_editions"
 
     send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"), primary_key=True)
-    language: Mapped[str] = mapped_column(String(16), primary_key=True)
+    language: Mapped[str] = mapped_column(String(LANGUAGE_MAX), primary_key=True)
     subject: Mapped[str] = mapped_column(Text)
     preheader: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str] = mapped_column(Text)
@@ -186,12 +234,11 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"))
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
-    email: Mapped[str] = mapped_column(String(320))
-    language: Mapped[str] = mapped_column(String(16))
-    #: pending | claimed | sent | deferred | failed | skipped
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    language: Mapped[str] = mapped_column(String(LANGUAGE_MAX))
+    status: Mapped[DeliveryStatus] = mapped_column(enum_column(DeliveryStatus), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_by: Mapped[str | None] = mapped_column(String(SOURCE_MAX))
     claimed_at: Mapped[dt.datetime | None]
     next_attempt_at: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
@@ -200,6 +247,114 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("send_id", "subscriber_id"),
         Index("ix_deliveries_send_status", "send_id", "status"),
+    )
+
+
+class PublishedFile(Base):
+    """An image or icon as it is mailed, stored under the SHA-256 of its bytes. A message refers to it by that
+    hash (`/media/HASH.jpg` under [web].base_url), so what a delivered message shows never changes or breaks,
+    whatever becomes of the issue folder or the templates. Never deleted, never rewritten."""
+
+    __tablename__ = "published_files"
+
+    digest: Mapped[str] = mapped_column(String(DIGEST_MAX), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(MEDIA_TYPE_MAX))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Approval(Base):
+    """Someone said this version of an issue may be sent: its fingerprint, who and when. The latest approval of
+    an issue is the one that counts; the older ones are its history."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_slug: Mapped[str] = mapped_column(String(SOURCE_MAX), index=True)
+    issue_dir: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(DIGEST_MAX))
+    #: how many files the fingerprint covers
+    files: Mapped[int] = mapped_column(Integer)
+    #: the user of the command line, or the account of the web workspace
+    approved_by: Mapped[str] = mapped_column(String(NAME_MAX))
+    #: "cli" or "web"
+    source: Mapped[str] = mapped_column(String(SOURCE_MAX))
+    approved_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ScheduleEntry(Base):
+    """One step of the monthly schedule for one month and list (a reminder, an alert, the send), recorded once:
+    the unique key is what keeps two workers from mailing the same reminder or making the same send twice."""
+
+    __tablename__ = "schedule_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(MONTH_MAX))
+    list_slug: Mapped[str] = mapped_column(String(LIST_SLUG_MAX))
+    step: Mapped[ScheduleStep] = mapped_column(enum_column(ScheduleStep, "step"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: why (an ApprovalState or a WaitReason), and to whom the mail went
+    detail: Mapped[str] = mapped_column(Text, default="")
+    send_id: Mapped[int | None] = mapped_column(ForeignKey("sends.id", ondelete="SET NULL"))
+
+    __table_args__ = (UniqueConstraint("month", "list_slug", "step"),)
+class User(Base):
+    """An account of the web workspace (`bulletin users add`). Never deleted: the audit log names it for ever."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    #: the address lower-cased: one account per address whatever its case
+    email_key: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
+    status: Mapped[AccountStatus] = mapped_column(enum_column(AccountStatus), default=AccountStatus.ACTIVE)
+    #: an Argon2id hash in PHC format ($argon2id$v=19$m=...,t=...,p=...$salt$hash), never the password
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[dt.datetime | None]
+
+
+class AdminSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored, so a copy of the
+    database opens no session. Signing out or disabling the account deletes the row."""
+
+    __tablename__ = "admin_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: the token every state-changing request of this session must carry (synchroniser token pattern)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: the last request the person made (automatic refreshes do not count): the idle timeout runs from here
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ip: Mapped[str] = mapped_column(String(IP_MAX), default="")
+
+
+class AuditEntry(Base):
+    """Who did what, when, to which object, from where: every change made in the workspace and every sign-in,
+    failed ones included (the sign-in throttle counts those)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: the account's address, the address typed at a failed sign-in, or "cli" for the command line
+    actor: Mapped[str] = mapped_column(String(EMAIL_MAX), default="")
+    #: what was done, e.g. "sign_in", "sign_in.failed", "send.schedule", "user.disable" (services/audit.py)
+    action: Mapped[str] = mapped_column(String(ACTION_MAX))
+    object_type: Mapped[str] = mapped_column(String(ACTION_MAX), default="")
+    object_id: Mapped[str] = mapped_column(String(OBJECT_MAX), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    ip: Mapped[str] = mapped_column(String(IP_MAX), default="")
+
+    __table_args__ = (
+        # The sign-in throttle: recent failures of one address, and of one IP address.
+        Index("ix_audit_log_action_actor_at", "action", "actor", "at"),
+        Index("ix_audit_log_action_ip_at", "action", "ip", "at"),
+        Index("ix_audit_log_object", "object_type", "object_id"),
     )
 
 

@@ -3,16 +3,19 @@ of the caller's transaction (see `db.session_scope`) and never commits by itself
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from bulletin.errors import BulletinError, NotFoundError
-from bulletin.states import SubscriberStatus, SubscriptionStatus
-from bulletin.store.models import Event, MailingList, Subscriber, Subscription, utcnow
+from bulletin.states import EventKind, SubscriberStatus, SubscriptionStatus
+from bulletin.store.models import LIST_SLUG_MAX, Event, MailingList, Send, Subscriber, Subscription, utcnow
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+SLUG = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{LIST_SLUG_MAX - 1}}}$")
+#: The events that say a person left: on one list (unsubscribe) or everywhere (bounces, complaints).
+LEAVING = (EventKind.UNSUBSCRIBE, EventKind.BOUNCE_HARD, EventKind.BOUNCE_SOFT, EventKind.COMPLAINT)
 
 
 def email_key(email: str) -> str:
@@ -38,8 +41,81 @@ def create_list(session: Session, slug: str, name: str) -> MailingList:
     return ml
 
 
+def find_list(session: Session, list_id: int) -> MailingList | None:
+    return session.get(MailingList, list_id)
+
+
+def lists(session: Session, slugs: list[str] | None = None) -> list[MailingList]:
+    """Every list by name, or those named by `slugs`."""
+    query = select(MailingList).order_by(MailingList.name)
+    if slugs:
+        query = query.where(MailingList.slug.in_(slugs))
+    return list(session.scalars(query))
+
+
 def find_subscriber(session: Session, email: str) -> Subscriber | None:
     return session.scalar(select(Subscriber).where(Subscriber.email_key == email_key(email)))
+
+
+def add_subscriber(session: Session, email: str, *, name: str, language: str) -> Subscriber:
+    """A new active subscriber. Two transactions adding the same address at once: the second fails with an
+    IntegrityError at commit or flush, and `services.store.Store.run` tries it again (no savepoint: pysqlite's
+    are not transactional)."""
+    person = Subscriber(email=email, email_key=email_key(email), name=name, language=language,
+                        status=SubscriberStatus.ACTIVE, attributes={})
+    session.add(person)
+    session.flush()
+    return person
+
+
+def subscription(session: Session, subscriber_id: int, list_id: int, *, lock: bool = False) -> Subscription | None:
+    """The subscriber's row on the list; `lock` holds it until the transaction ends (two requests at once
+    record one event)."""
+    query = select(Subscription).where(Subscription.subscriber_id == subscriber_id, Subscription.list_id == list_id)
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def set_subscription(session: Session, subscriber_id: int, list_id: int, status: SubscriptionStatus, *,
+                     source: str, now: dt.datetime | None = None) -> Subscription:
+    """Create or update the subscriber's row on the list."""
+    now = now or utcnow()
+    sub = subscription(session, subscriber_id, list_id)
+    if sub is None:
+        sub = Subscription(subscriber_id=subscriber_id, list_id=list_id, status=status, source=source,
+                           created_at=now, updated_at=now)
+        session.add(sub)
+    else:
+        sub.status, sub.source, sub.updated_at = status, source, now
+    session.flush()
+    return sub
+
+
+def left_at(session: Session, subscriber_id: int, list_id: int) -> dt.datetime | None:
+    """When the person last left this list or every list (unsubscribed, bounced, complained), from their
+    events; for a row stopped without one (an old import), when that row last changed."""
+    at = session.scalar(
+        select(func.max(Event.at)).where(
+            Event.subscriber_id == subscriber_id, Event.kind.in_(LEAVING),
+            or_(Event.list_id == list_id, Event.list_id.is_(None), Event.kind != EventKind.UNSUBSCRIBE),
+        )
+    )
+    if at is not None:
+        return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)
+    rows = [session.get(Subscriber, subscriber_id), subscription(session, subscriber_id, list_id)]
+    times = [r.updated_at for r in rows if r is not None]
+    return max(times) if times else None
+
+
+def send_exists(session: Session, send_id: int) -> bool:
+    return session.get(Send, send_id) is not None
+
+
+def memberships(session: Session, subscriber_id: int) -> list[tuple[MailingList, Subscription]]:
+    """The lists the subscriber is or was on, by slug."""
+    return [tuple(r) for r in session.execute(
+        select(MailingList, Subscription).join(Subscription, Subscription.list_id == MailingList.id)
+        .where(Subscription.subscriber_id == subscriber_id).order_by(MailingList.slug)
+    )]
 
 
 def record_event(

@@ -1,4 +1,5 @@
-"""The web application of `bulletin serve`: unsubscribe, subscribe, archive and health pages.
+"""The web application of `bulletin serve`: unsubscribe, subscribe, archive and health pages, and the
+workspace under /admin/ (bulletin/web/admin).
 
 Domain errors become pages here: a bad or foreign token is a plain 400 page and an unknown thing is a 404
 page, in the browser's language, revealing nothing about who is subscribed.
@@ -6,19 +7,17 @@ page, in the browser's language, revealing nothing about who is subscribed.
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
 from bulletin.config import Config
 from bulletin.errors import NotFoundError, TokenError
-from bulletin.web import archive, subscribe, unsubscribe
-from bulletin.web.i18n import Strings
+from bulletin.web import admin, archive, icons, media, subscribe, unsubscribe
+from bulletin.web.security import SecurityHeaders, shipped_styles
 from bulletin.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def _error_page(request: Request, status: int, title_key: str, line_key: str):
     site: Site = request.app.state.site
-    t = Strings(site.language(request, request.query_params.get("lang")))
+    t = site.strings(site.language(request, request.query_params.get("lang")))
     return site.pages.render("message.html", t.language, status, title=t(title_key), lines=[t(line_key)], error=True)
 
 
@@ -37,13 +36,9 @@ def create_app(cfg: Config) -> FastAPI:
     app.include_router(unsubscribe.router)
     app.include_router(subscribe.router)
     app.include_router(archive.router)
-    try:
-        admin = importlib.import_module("bulletin.web.admin")
-    except ModuleNotFoundError as e:
-        if e.name != "bulletin.web.admin":
-            raise
-    else:
-        app.include_router(admin.router)
+    app.include_router(icons.router)
+    app.include_router(media.router)
+    admin.install(app)
 
     @app.exception_handler(TokenError)
     def bad_token(request: Request, exc: TokenError):
@@ -61,16 +56,17 @@ def create_app(cfg: Config) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     def bad_request(request: Request, exc: RequestValidationError):
-        return _error_page(request, 400, "error.not_found.title", "error.not_found")
+        # A path no record can have (an id too large for the database, a word for a number) names nothing.
+        in_path = exc.errors() and all(e.get("loc", ("",))[0] == "path" for e in exc.errors())
+        return _error_page(request, 404 if in_path else 400, "error.not_found.title", "error.not_found")
 
     @app.get("/healthz")
     def healthz():
-        try:
-            with app.state.site.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as e:
-            log.error("health check: database unreachable: %s", e)
+        if not app.state.site.store.healthy():
+            log.error("health check: database unreachable")
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return {"status": "ok"}
 
+    # Security headers on every response: pages, images, errors, and the routes added later (web/security.py).
+    app.add_middleware(SecurityHeaders, form_action=cfg.web.base_url, styles=shipped_styles())
     return app

@@ -1,0 +1,185 @@
+"""The workspace's pages on 100,000 subscribers: median and p95 time of each, as a ratio to /healthz, and the
+weight of each page with what it loads.
+
+    .venv/bin/python bench/bench_admin.py [--subscribers 100000] [--requests 200] [--clients 4] [--pg URL]
+
+`bulletin serve` in its own process on a free port, a real database (a fresh SQLite file, or the PostgreSQL
+database given, whose public schema is dropped) holding one list of N subscribers, a finished send to all of
+them and a running one half delivered, and an admin signed in over real HTTP. The dashboard reads the running
+sends' figures (one GROUP BY), the bounces since the last send and the subscriptions over 12 weeks (one pass
+over the subscriptions table), so it is the page that grows with the list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, insert, text
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench_web import wait_until_up  # noqa: E402
+from bulletin import config as config_mod  # noqa: E402
+from bulletin.services import accounts  # noqa: E402
+from bulletin.services.audit import Actor  # noqa: E402
+from bulletin.services.store import Store  # noqa: E402
+from bulletin.store import db, queries  # noqa: E402
+from bulletin.store.models import Delivery, Send, Subscriber, Subscription  # noqa: E402
+from bulletin.web.server import free_port  # noqa: E402
+
+PASSWORD = "bench-password-0123"
+
+
+def populate(engine, n: int) -> tuple[int, int]:
+    now = dt.datetime.now(dt.timezone.utc)
+    with db.session_scope(engine) as s:
+        ml = queries.create_list(s, "actualites", "Actualités de l'IMRAP")
+        for start in range(0, n, 20_000):
+            s.execute(insert(Subscriber), [
+                {"email": f"u{i}@example.org", "email_key": f"u{i}@example.org", "name": f"Personne {i}",
+                 "language": "fr" if i % 3 else "en", "status": "active", "attributes": {},
+                 "created_at": now - dt.timedelta(days=i % 365), "updated_at": now}
+                for i in range(start, min(n, start + 20_000))])
+        ids = [row[0] for row in s.execute(text("SELECT id FROM subscribers ORDER BY id"))]
+        for start in range(0, n, 20_000):
+            s.execute(insert(Subscription), [
+                {"subscriber_id": i, "list_id": ml.id, "status": "subscribed" if i % 50 else "unsubscribed",
+                 "source": "bench", "created_at": now - dt.timedelta(days=i % 365), "updated_at": now}
+                for i in ids[start:start + 20_000]])
+        done = Send(issue_slug="2023-07", issue_dir="/bench", list_id=ml.id, state="done", total=n,
+                    started_at=now - dt.timedelta(days=30), finished_at=now - dt.timedelta(days=29))
+        running = Send(issue_slug="2023-08", issue_dir="/bench", list_id=ml.id, state="running", total=n,
+                       started_at=now - dt.timedelta(minutes=10))
+        s.add_all([done, running])
+        s.flush()
+        for send, status in ((done, lambda i: "sent"), (running, lambda i: "sent" if i % 2 else "pending")):
+            for start in range(0, n, 20_000):
+                s.execute(insert(Delivery), [
+                    {"send_id": send.id, "subscriber_id": i, "email": f"u{i}@example.org", "language": "fr",
+                     "status": status(i), "attempts": 1,
+                     "sent_at": now - dt.timedelta(minutes=i % 600) if status(i) == "sent" else None}
+                    for i in ids[start:start + 20_000]])
+        return done.id, running.id
+
+
+def measure(name: str, get, n: int, clients: int, baseline: tuple[float, float] | None) -> tuple[float, float]:
+    """`n` requests from `clients` threads (a keep-alive connection each); print and return (median, p95)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    local = threading.local()
+    opened: list[httpx.Client] = []
+
+    def one(i: int) -> float:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(timeout=60)
+            opened.append(local.client)
+        start = time.perf_counter()
+        r = get(local.client, i)
+        if r.status_code != 200:
+            raise SystemExit(f"{name}: request {i} answered {r.status_code}")
+        return time.perf_counter() - start
+
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = sorted(pool.map(one, range(n)))
+    for client in opened:
+        client.close()
+    p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95)]
+    ratio = f"{p50 / baseline[0]:6.1f}x {p95 / baseline[1]:6.1f}x" if baseline else "  baseline      "
+    print(f"{name:<28} median {p50 * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms   {ratio}", flush=True)
+    return p50, p95
+
+
+def weight(client: httpx.Client, base: str, path: str) -> tuple[int, int]:
+    """(HTML bytes, HTML + linked static files as sent compressed)."""
+    page = client.get(f"{base}{path}")
+    total = len(page.content)
+    with httpx.Client() as fresh:
+        for asset in re.findall(r'(?:href|src)="(/admin/static/[^"]+)"', page.text):
+            total += int(fresh.get(f"{base}{asset}", headers={"Accept-Encoding": "gzip"}).headers["content-length"])
+    return len(page.content), total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--subscribers", type=int, default=100_000)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--pg", help="a PostgreSQL URL (its public schema is dropped); default: a fresh SQLite file")
+    args = ap.parse_args()
+    os.environ.setdefault("BULLETIN_SECRET", "bench-secret-0123456789abcdef")
+    work = Path(tempfile.mkdtemp(prefix="bulletin-bench-admin-"))
+    try:
+        if args.pg:
+            engine = create_engine(args.pg)
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+            engine.dispose()
+        url = args.pg or f"sqlite:///{work / 'bulletin.db'}"
+        sock = free_port()
+        port = sock.getsockname()[1]
+        sock.close()
+        (work / "bulletin.toml").write_text(
+            f'[database]\nurl = "{url}"\n[web]\nbase_url = "http://127.0.0.1:{port}"\n'
+            f'[delivery]\noutbox = "{work / "outbox"}"\n')
+        cfg = config_mod.load(work / "bulletin.toml")
+        store = Store.open(cfg)
+        t0 = time.perf_counter()
+        done, running = populate(store.engine, args.subscribers)
+        store.run(accounts.add_user, "admin@example.org", "admin", PASSWORD, actor=Actor.cli(),
+                  now=dt.datetime.now(dt.timezone.utc))
+        if store.engine.dialect.name == "postgresql":
+            with store.engine.begin() as conn:
+                conn.execute(text("ANALYZE"))
+        print(f"populated {args.subscribers} subscribers, 2 sends of {args.subscribers} in "
+              f"{time.perf_counter() - t0:.1f} s")
+        db.dispose_all()
+        server = subprocess.Popen([sys.executable, "-m", "bulletin", "--config", str(work / "bulletin.toml"),
+                                   "serve", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(base, server)
+            with httpx.Client(timeout=60) as signer:
+                form = signer.get(f"{base}/admin/login")
+                csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+                r = signer.post(f"{base}/admin/login", data={"csrf": csrf, "email": "admin@example.org",
+                                                             "password": PASSWORD})
+                assert r.status_code == 303, r.status_code
+                cookies = dict(signer.cookies)
+            session = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+            n, clients = args.requests, args.clients
+            print(f"{n} requests a page, {clients} clients, {url.split(':')[0]}, {os.cpu_count()} cores; "
+                  "ratios: median and p95 to /healthz's")
+            healthz = measure("GET /healthz", lambda c, i: c.get(f"{base}/healthz"), n, clients, None)
+            pages = ["/admin/", "/admin/live/sends", "/admin/sends", f"/admin/sends/{running}",
+                     f"/admin/sends/{done}", "/admin/users", "/admin/audit"]
+            for path in pages:
+                measure(f"GET {path}", lambda c, i, p=path: c.get(f"{base}{p}", headers=session), n, clients,
+                        healthz)
+            print("page weights (HTML; with its CSS and script as sent, gzip):")
+            with httpx.Client(headers=session, timeout=60) as c, httpx.Client(timeout=60) as visitor:
+                for path in ["/admin/login", *pages]:
+                    html, total = weight(visitor if path == "/admin/login" else c, base, path)
+                    print(f"  {path:<28} {html / 1024:6.1f} KB  {total / 1024:6.1f} KB")
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    finally:
+        db.dispose_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

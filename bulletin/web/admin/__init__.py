@@ -1,0 +1,86 @@
+"""The web workspace under /admin/: accounts sign in, admins and editors work in the browser.
+
+How to add a page (the lists, subscribers, imports and issue pages are built this way):
+
+1. Route and role. In a module of this package, declare each route with `access.page`:
+
+       from bulletin.web.admin.access import Visit, page, visit, workspace
+       from bulletin.web.admin.views import redirect, render
+
+       @page("/lists", role=Role.ADMIN)                       # who may open it: Role.ADMIN, Role.EDITOR, PUBLIC
+       def lists_index(request: Request, v: Visit = Depends(visit)):
+           ...
+           return render(request, "lists.html", "admin.lists.title", rows=rows)
+
+       @page("/lists", role=Role.ADMIN, methods=("POST",))
+       def add_list(request: Request, slug: str = Form(""), v: Visit = Depends(visit)):
+           ...
+           return redirect("/admin/lists?done=added")
+
+   `role` is required: a page cannot forget it, and `install` refuses to start with an /admin route declared
+   any other way. Import the module in `PAGES` below. `v.account` is who asks, `v.now` the time (tests move
+   the clock), `v.actor` what the audit log records. Editor < admin: `Role.EDITOR` lets both in.
+   Then add the page's sample path parameters to tests/admin_support.py (`SAMPLE_PARAMS`): the tests walk every
+   declared route as an anonymous visitor, an editor and without CSRF tokens.
+2. Templates go in bulletin/web/templates/admin/, extending "admin/layout.html" (block `content`; the page's
+   <h1> is its title). No inline <script>, no inline style, no on* attributes: the Content-Security-Policy
+   forbids them. Styles go in bulletin/web/static/admin.css. Live parts use htmx attributes (hx-get,
+   hx-trigger="every {{ refresh }}s") on a fragment route declared with `live=True` (a poll does not keep the
+   session alive), and `render(..., live=True)` loads htmx; the page must work without it (a reload link).
+   Add the page to `views.NAV` if it belongs in the navigation.
+3. CSRF. Every form that POSTs carries `<input type="hidden" name="csrf" value="{{ csrf }}">`; htmx requests
+   send the `X-CSRF-Token` header (set on <body>). The guard checks it before the handler runs: a POST
+   without it is a 403 and changes nothing. Never change anything on GET.
+4. Destructive actions (erase, disable, cancel, archive) go behind a confirmation page: a GET that renders
+   "admin/confirm.html" with the question, and the POST that acts. After a POST, `redirect` (303) to a page
+   that shows the result (`?done=KEY` with a catalogue key `admin.done.KEY`).
+5. Rules and audit. The handler only parses the form and calls a service (bulletin/services); the service
+   changes the data and writes the audit entry in the same transaction (`services.audit.record`, with a new
+   `Action` member and its key `admin.audit.action.VALUE`). Refusals of what was typed are
+   `services.errors.InputRefused` with an `i18n.Message`: show it next to the field it names.
+6. Words. Every word goes through the catalogue: `t(KEY)` in templates (`t("admin.nav.sends")`), keys added to both
+   bulletin/locale/fr and en .po files, sorted. Dates and numbers through `f.when(...)` and `f.num(...)`.
+7. Tests: the browser tests (tests/test_admin_browser.py) show how to sign in, take screenshots at 375 and
+   1280 px and run axe-core on a page; add the new pages to `PAGES_TO_CHECK` there.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import FastAPI, Request
+
+from bulletin.services.accounts import SessionPolicy
+from bulletin.web.admin import access
+from bulletin.web.admin.access import Forbidden, SignInRequired, Workspace, router
+from bulletin.web.admin.charts import bars_svg
+
+#: The modules that declare pages, imported with this package so that their routes are in the table.
+PAGES = ("login", "dashboard", "sends", "users", "audit")
+for _name in PAGES:
+    importlib.import_module(f"bulletin.web.admin.{_name}")
+
+__all__ = ["install", "router", "bars_svg"]
+
+
+def install(app: FastAPI) -> None:
+    """Add the workspace to the app: its routes, its state, and its answers to visitors who may not pass."""
+    site = app.state.site
+    app.state.workspace = Workspace(site, SessionPolicy.for_config(site.cfg), site.cfg.signing_secret())
+    app.include_router(router)
+    access.check_routes(app)
+
+    from bulletin.web.admin.views import redirect, render, strings
+
+    @app.exception_handler(SignInRequired)
+    def sign_in_first(request: Request, exc: SignInRequired):
+        response = redirect(access.sign_in_location(exc.next_path))
+        if request.headers.get("hx-request"):  # a live part whose session ended: the whole page goes
+            response.headers["HX-Redirect"] = access.sign_in_location("/admin/")
+        return response
+
+    @app.exception_handler(Forbidden)
+    def forbidden(request: Request, exc: Forbidden):
+        key = "admin.forbidden.csrf" if exc.csrf else "admin.forbidden.role"
+        return render(request, "message.html", "admin.forbidden.title", status=403, lines=[strings(request)(key)],
+                      error=True, back="/admin/")

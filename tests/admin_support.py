@@ -1,0 +1,134 @@
+"""Helpers of the workspace tests (no tests here): a live `bulletin serve` with a clock the test moves,
+accounts, a signed-in HTTP client, and sample values for every path parameter of the /admin routes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from bulletin.services import accounts
+from bulletin.services.audit import Actor
+from bulletin.services.store import Store
+from web_support import LiveSite, live_site
+
+PASSWORD = "Djoliba-2023 été"  # UTF-8 on purpose
+CSRF = re.compile(r'name="csrf" value="([^"]*)"')
+
+#: A value for each path parameter of the /admin routes, so the walking tests can reach every route.
+#: A page with a new parameter adds it here (the walk fails with its name otherwise).
+SAMPLE_PARAMS = {"send_id": "send", "user_id": "user", "name": "admin.css"}
+
+
+class Clock:
+    """The workspace's clock, moved by the test: `clock.advance(minutes=61)`."""
+
+    def __init__(self, start: dt.datetime | None = None):
+        self.now = start or dt.datetime.now(dt.timezone.utc)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+@dataclass
+class Workspace:
+    site: LiveSite
+    clock: Clock
+    store: Store
+
+    @property
+    def url(self) -> str:
+        return self.site.url
+
+    def add_user(self, email: str, role: str = "admin", password: str = PASSWORD) -> accounts.Account:
+        return self.store.run(accounts.add_user, email, role, password, actor=Actor.cli(), now=self.clock())
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
+
+    def signed_in(self, email: str, password: str = PASSWORD) -> httpx.Client:
+        client = self.client()
+        r = sign_in(client, email, password)
+        assert r.status_code == 303, r.text
+        return client
+
+
+def csrf_of(html: str) -> str:
+    return CSRF.search(html).group(1)
+
+
+def sign_in(client: httpx.Client, email: str, password: str, next_path: str = "") -> httpx.Response:
+    form = client.get("/admin/login")
+    if form.status_code == 303:  # signed in already: the form's token is the session's
+        form = client.get("/admin/")
+    data = {"csrf": csrf_of(form.text), "email": email, "password": password}
+    if next_path:
+        data["next"] = next_path
+    return client.post("/admin/login", data=data)
+
+
+@contextmanager
+def live_workspace(make_config, db_url: str, tmp_path, **options) -> Iterator[Workspace]:
+    clock = Clock()
+    with live_site(make_config, db_url, tmp_path, **options) as site:
+        site.app.state.workspace.clock = clock
+        yield Workspace(site, clock, site.app.state.site.store)
+
+
+def seed_workspace(ws: Workspace) -> dict[str, str]:
+    """Lists, subscribers, a sent send and a scheduled one, an admin and an editor; returns the sample path
+    parameters of SAMPLE_PARAMS with real ids."""
+    from sqlalchemy import select
+
+    from bulletin.store import db
+    from bulletin.store.models import Send, SendEdition
+    from web_support import seed
+
+    sample = seed(ws.site.engine)
+    with db.session_scope(ws.site.engine) as s:
+        later = Send(issue_slug="2099-01", issue_dir="/nonexistent/2099-01", list_id=sample.actualites,
+                     state="scheduled", scheduled_at=ws.clock() + dt.timedelta(days=2))
+        later.editions = [SendEdition(language="fr", subject="Bulletin", html="<p>x</p>", text="x")]
+        s.add(later)
+        s.flush()
+        scheduled = later.id
+        assert s.scalar(select(Send.state).where(Send.id == sample.send)) == "done"
+    admin = ws.add_user("admin@imrap-mali.org", "admin")
+    editor = ws.add_user("redaction@imrap-mali.org", "editor")
+    return {"send": str(scheduled), "user": str(editor.id), "admin": str(admin.id), "admin.css": "admin.css"}
+
+
+def snapshot(ws: Workspace) -> dict:
+    """Everything a refused request could have changed: accounts, sessions, the audit log, sends, deliveries."""
+    from sqlalchemy import func, select
+
+    from bulletin.store import db
+    from bulletin.store.models import AdminSession, AuditEntry, Delivery, Send, User
+
+    with db.session_scope(ws.site.engine) as s:
+        return {
+            "users": s.execute(select(User.id, User.role, User.status, User.password_hash).order_by(User.id)).all(),
+            "sessions": s.execute(select(AdminSession.token_hash, AdminSession.user_id)
+                                  .order_by(AdminSession.token_hash)).all(),
+            "audit": s.scalar(select(func.count()).select_from(AuditEntry)),
+            "sends": s.execute(select(Send.id, Send.state, Send.finished_at).order_by(Send.id)).all(),
+            "deliveries": s.execute(select(Delivery.id, Delivery.status, Delivery.next_attempt_at)
+                                    .order_by(Delivery.id)).all(),
+        }
+
+
+def concrete(path: str, params: dict[str, str]) -> str:
+    """The route's path with each {parameter} replaced by its sample value."""
+    def value(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in SAMPLE_PARAMS:
+            raise AssertionError(f"no sample value for {{{name}}}: add it to SAMPLE_PARAMS in tests/admin_support.py")
+        return params[SAMPLE_PARAMS[name]]
+    return re.sub(r"\{(\w+)(?::\w+)?\}", value, path)
