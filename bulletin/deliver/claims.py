@@ -14,10 +14,13 @@ import os
 import socket
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-from bulletin.states import DeliveryStatus, SendState
+# The values exchanged live beside the store that makes them (as listmonk's models); the contract is declared here.
+from bulletin.store.delivery_types import Claimed, Edition, Outcome, Outstanding, SendMaterial
+
+__all__ = ["Claimed", "DeliveryStore", "Edition", "Outcome", "Outstanding", "Recorder", "SendMaterial",
+           "new_worker_id", "release_dead_claims"]
 
 HOST = socket.gethostname()
 
@@ -25,62 +28,6 @@ HOST = socket.gethostname()
 def new_worker_id() -> str:
     """`host:pid:nonce`: the host and pid let a worker on the same machine see that a claimant has died."""
     return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    subscriber_id: int
-    email: str
-    language: str
-    name: str
-    attempts: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    delivery_id: int
-    status: DeliveryStatus  # SENT, DEFERRED or FAILED
-    error: str | None = None
-    next_attempt_at: dt.datetime | None = None
-
-
-@dataclass(frozen=True)
-class Outstanding:
-    pending: int
-    claimed: int
-    deferred: int
-    next_retry_at: dt.datetime | None
-
-    @property
-    def total(self) -> int:
-        return self.pending + self.claimed + self.deferred
-
-
-@dataclass(frozen=True)
-class Edition:
-    """One stored language edition of a send, placeholders left in."""
-
-    language: str
-    subject: str
-    preheader: str
-    html: str
-    text: str
-
-
-@dataclass(frozen=True)
-class SendMaterial:
-    """What a worker needs to know of a send before delivering it."""
-
-    send_id: int
-    state: SendState
-    list_id: int
-    list_slug: str
-    list_name: str
-    issue_slug: str
-    language: str
-    started_at: dt.datetime | None
-    editions: tuple[Edition, ...]
 
 
 class Recorder(Protocol):

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from bulletin.deliver.claims import Claimed, Edition, Outcome, Outstanding, SendMaterial
+from bulletin.store.delivery_types import Claimed, Edition, Outcome, Outstanding, SendMaterial
 from bulletin.errors import NotFoundError
 from bulletin.states import OPEN_DELIVERIES, DeliveryStatus, SendState
 from bulletin.store.db import session_scope, unavailable
