@@ -19,8 +19,8 @@ from typing import Protocol
 # The values exchanged live beside the store that makes them (as listmonk's models); the contract is declared here.
 from bulletin.store.delivery_types import Claimed, Edition, Outcome, Outstanding, SendMaterial
 
-__all__ = ["Claimed", "DeliveryStore", "Edition", "Outcome", "Outstanding", "Recorder", "SendMaterial",
-           "new_worker_id", "release_dead_claims"]
+__all__ = ["Claimed", "DeliveryStore", "Edition", "LeavingCheck", "Outcome", "Outstanding", "Recorder",
+           "SendMaterial", "new_worker_id", "release_dead_claims"]
 
 HOST = socket.gethostname()
 
@@ -34,6 +34,13 @@ class Recorder(Protocol):
     def record(self, outcomes: Sequence[Outcome], give_back: Sequence[int], *, now: dt.datetime) -> None:
         """Mark what happened to rows this worker holds, and give rows back untouched (pending again, the
         attempt not counted), in one transaction."""
+
+    def close(self) -> None: ...
+
+
+class LeavingCheck(Protocol):
+    def has_left(self, email: str) -> bool:
+        """The address asked to leave the list (the unsubscribe journal) though its row was claimed."""
 
     def close(self) -> None: ...
 
@@ -71,6 +78,10 @@ class DeliveryStore(Protocol):
         """Say on the send why it waits: its server is unreachable since `since` (the earliest one kept)."""
 
     def clear_unreachable(self, send_id: int) -> None: ...
+
+    def leaving(self, list_id: int, since: dt.datetime) -> LeavingCheck:
+        """Who left the list by the unsubscribe journal: entries not applied yet, and those written since
+        `since` (the send's start), read again whenever the journal changes."""
 
     def running_sends(self) -> list[int]: ...
 

@@ -64,6 +64,8 @@ RECHECK_SECONDS = 5.0
 AGAIN_SECONDS = 0.5
 
 ProgressFn = Callable[[str], None]
+#: The reason kept on the row of someone who left while the send ran.
+LEFT_MEANWHILE = "unsubscribed while the send ran"
 
 
 class _Halted(Exception):
@@ -132,12 +134,24 @@ class _Connection(threading.Thread):
             for i, c in enumerate(batch):
                 if r.halted():
                     break
-                if r.builders is None:
-                    envelope, data = r.ctx.message(c)
-                else:
+                built: Future | None = None
+                if r.builders is not None:
                     while len(ahead) <= LOOKAHEAD and i + len(ahead) < len(batch):
                         ahead.append(r.builders.submit(r.ctx.message, batch[i + len(ahead)]))
-                    envelope, data = ahead.popleft().result()
+                    built = ahead.popleft()
+                try:
+                    left = r.leaving.has_left(c.email)
+                except DatabaseUnavailable as e:
+                    r.database_failed(e)
+                    break
+                if left:  # unsubscribed since the row was claimed, maybe still in the journal only
+                    if built is not None:
+                        built.cancel()
+                    self.last = r.writer.record(Outcome(c.id, DeliveryStatus.SKIPPED, LEFT_MEANWHILE))
+                    done += 1
+                    r.progress(DeliveryStatus.SKIPPED)
+                    continue
+                envelope, data = built.result() if built is not None else r.ctx.message(c)
                 r.bucket.acquire()
                 outcome = self._send_one(c, envelope, data)
                 if outcome is None:
@@ -230,6 +244,7 @@ class SendRun:
         self._announced: Waiting | None = None
         self._trouble: ServerUnavailable | None = None
         self.claimed_in_pass = False
+        self.leaving = store.leaving(ctx.list_id, ctx.started_at)
 
     # -- what stops the connections
 
@@ -406,6 +421,7 @@ class SendRun:
 
     def close(self) -> None:
         """Record what is left (unless the database still refuses it) and end the writer."""
+        self.leaving.close()
         if self._spare is not None:
             self._spare.close()
             self._spare = None

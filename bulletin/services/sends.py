@@ -28,7 +28,7 @@ from bulletin.deliver.sends import AlreadySentError  # noqa: F401  (the workspac
 from bulletin.errors import BulletinError, ContentError, InvalidAddress
 from bulletin.i18n import Message
 from bulletin import i18n
-from bulletin.services import issues, notices
+from bulletin.services import issues, journal, notices
 from bulletin.services.audit import Action, Actor, record
 from bulletin.services.errors import InputRefused
 from bulletin.services.issues import IssueNotReady
@@ -310,6 +310,11 @@ def work(store: Store, cfg, *, drain: bool, stop, on_send_done: Callable | None 
 
     def start_due_now() -> None:
         at = now()
+        # Unsubscribes that waited in the journal (the database was held): into the lists before anything starts.
+        try:
+            journal.apply_pending(store)
+        except Exception:
+            log.exception("unsubscribe journal: this pass failed; trying again at the next one")
         # A mail server that is down must not stop the deliveries: the step is tried again at the next pass.
         try:
             monthly.tick(store, cfg, at, mail=mail)

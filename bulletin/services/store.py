@@ -22,6 +22,8 @@ class UnitOfWork:
     (a dry run). Services reach the store through `session`; adapters only pass the unit along."""
 
     session: Session
+    #: the installation's store, for a use case that must commit part of its work apart (an unsubscribe)
+    store: Store | None = None
 
     def rollback(self) -> None:
         self.session.rollback()
@@ -40,7 +42,14 @@ class Store:
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
         with db.session_scope(self.engine) as session:
-            yield UnitOfWork(session)
+            yield UnitOfWork(session, self)
+
+    @property
+    def journal(self):
+        """The unsubscribe journal (store/journal.py): what a person asked for, before the lists change."""
+        from bulletin.store.journal import journal_for
+
+        return journal_for(self.engine)
 
     def run(self, use_case: Callable[..., T], *args, **kwargs) -> T:
         """`use_case(uow, *args, **kwargs)` in a unit of work of its own, tried again once when another

@@ -5,11 +5,11 @@ undo, and an admin adding, unsubscribing or inviting one person. Every change of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bulletin.errors import BulletinError, NotFoundError, TokenError
 from bulletin.i18n import Message
-from bulletin.services import consent
+from bulletin.services import consent, journal
 from bulletin.services.consent import Actor
 from bulletin.services.store import UnitOfWork
 from bulletin.states import EventKind, SubscriberStatus, SubscriptionStatus
@@ -86,16 +86,36 @@ def membership(uow: UnitOfWork, token: UnsubscribeToken) -> Membership:
 
 
 def unsubscribe(uow: UnitOfWork, token: UnsubscribeToken, *, source: str) -> Outcome:
-    """The person leaves the list of the link, at once (the button, RFC 8058 one-click). Idempotent."""
+    """The person leaves the list of the link, at once (the button, RFC 8058 one-click). Idempotent.
+
+    It is written to the unsubscribe journal first, then applied to the list if the database takes it within
+    journal.REQUEST_WAIT_SECONDS, else soon after: it is never lost and answers at once, whatever holds the
+    database, and sends skip journalled people before each message."""
     m = membership(uow, token)
-    changed = _leave(uow, m.subscriber_id, m.list_id, send_id=m.send_id, source=source)
-    return Outcome(membership(uow, token), changed)
+    if uow.store is None:  # a unit of work made by hand, without its store: straight to the list
+        changed = _leave(uow, m.subscriber_id, m.list_id, send_id=m.send_id, source=source)
+        return Outcome(membership(uow, token), changed)
+    store = uow.store
+    gone = replace(m, status=SubscriptionStatus.UNSUBSCRIBED)
+    if not consent.leave(m.status).changed:
+        return Outcome(m, False)
+    if store.journal.pending(subscriber_id=m.subscriber_id, list_id=m.list_id):
+        return Outcome(gone, False)  # asked already; the journal applies it
+    store.journal.append(email_key=queries.email_key(m.email), subscriber_id=m.subscriber_id, list_id=m.list_id,
+                         send_id=m.send_id, source=source[:SOURCE_MAX], now=utcnow())
+    journal.apply_in(uow, store.journal.pending(subscriber_id=m.subscriber_id, list_id=m.list_id),
+                     wait=journal.REQUEST_WAIT_SECONDS)
+    return Outcome(gone, True)
 
 
 def undo_unsubscribe(uow: UnitOfWork, token: UnsubscribeToken, *, source: str) -> Outcome:
-    """The person's "that was a mistake", with the same link: only an unsubscribed row comes back."""
+    """The person's "that was a mistake", with the same link: only an unsubscribed row comes back. An unsubscribe
+    still in the journal is applied first (and the journal, finding the undo later than it, leaves it be)."""
     s = uow.session
     m = membership(uow, token)
+    if uow.store is not None:
+        for entry in uow.store.journal.pending(subscriber_id=m.subscriber_id, list_id=m.list_id):
+            journal.apply_entry(uow, entry)
     sub = queries.subscription(s, m.subscriber_id, m.list_id, lock=True)
     person = s.get(Subscriber, m.subscriber_id)
     decision = consent.undo_leave(person.status, sub.status)
@@ -238,7 +258,8 @@ def add_by_admin(uow: UnitOfWork, cfg, list_slug: str, email: str, *, name: str 
 
 
 def unsubscribe_address(uow: UnitOfWork, email: str, list_slug: str | None, *, source: str = "cli") -> list[str]:
-    """Unsubscribe `email` from one list or from all; returns the slugs it was newly unsubscribed from."""
+    """Unsubscribe `email` from one list or from all; returns the slugs it was newly unsubscribed from. Written
+    to the unsubscribe journal first, as the link's unsubscribe (see `unsubscribe`)."""
     s = uow.session
     person = queries.find_subscriber(s, email)
     if person is None:
@@ -249,7 +270,17 @@ def unsubscribe_address(uow: UnitOfWork, email: str, list_slug: str | None, *, s
         rows = [(m, sub) for m, sub in rows if m.id == ml.id]
         if not rows:
             raise NotFoundError(f"not on the list {list_slug!r}", where=email)
-    return [ml.slug for ml, _sub in rows if _leave(uow, person.id, ml.id, send_id=None, source=source)]
+    if uow.store is None:
+        return [ml.slug for ml, _sub in rows if _leave(uow, person.id, ml.id, send_id=None, source=source)]
+    store = uow.store
+    leaving = [ml for ml, sub in rows if consent.leave(sub.status).changed
+               and not store.journal.pending(subscriber_id=person.id, list_id=ml.id)]
+    for ml in leaving:
+        store.journal.append(email_key=person.email_key, subscriber_id=person.id, list_id=ml.id, send_id=None,
+                             source=source[:SOURCE_MAX], now=utcnow())
+    if leaving:
+        journal.apply_in(uow, store.journal.pending(subscriber_id=person.id), wait=journal.REQUEST_WAIT_SECONDS)
+    return [ml.slug for ml in leaving]
 
 
 def invite_by_admin(uow: UnitOfWork, cfg, list_slug: str, email: str, *, language: str | None = None

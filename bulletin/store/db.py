@@ -154,6 +154,25 @@ def dispose_all() -> None:
         _engines.clear()
 
 
+@contextmanager
+def lock_wait(session: Session, seconds: float) -> Iterator[None]:
+    """Within the block, this transaction waits at most `seconds` for another writer's lock, then gives up
+    (DatabaseUnavailable): for a request that must answer quickly and can leave its work for later."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            timeout = float(conn.engine.url.query.get("timeout", SQLITE_TIMEOUT))
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    else:
+        previous = conn.exec_driver_sql("SHOW lock_timeout").scalar()
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'")
+        yield  # after a failure the transaction (or its savepoint) is rolled back, and the setting with it
+        conn.exec_driver_sql("SELECT set_config('lock_timeout', %(v)s, true)", {"v": previous})
+
+
 #: SQLSTATEs of PostgreSQL that mean "not now" rather than a bug: lock and statement timeouts, a read-only
 #: (standby) server, a server shutting down or out of space.
 _PG_LOCKED = {"55P03", "57014", "40P01"}

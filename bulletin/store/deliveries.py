@@ -19,6 +19,7 @@ from bulletin.store.delivery_types import Claimed, Edition, Outcome, Outstanding
 from bulletin.errors import NotFoundError
 from bulletin.states import OPEN_DELIVERIES, DeliveryStatus, SendState
 from bulletin.store.db import session_scope, unavailable
+from bulletin.store.journal import LeavingWatch, journal_for
 from bulletin.store.models import SERVER_MAX, Delivery, MailingList, Send, SendEdition, Subscriber
 from bulletin.store.queries import who_receives
 
@@ -258,6 +259,9 @@ class DeliveryRows:
                 .values(unreachable_server=None, unreachable_error=None, unreachable_since=None, next_try_at=None)
                 .execution_options(synchronize_session=False)
             )
+
+    def leaving(self, list_id: int, since: dt.datetime) -> LeavingWatch:
+        return journal_for(self.engine).watch(list_id, since)
 
     def running_sends(self) -> list[int]:
         with session_scope(self.engine) as session:

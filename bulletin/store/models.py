@@ -368,3 +368,25 @@ apscheduler_jobs = Table(
     Column("next_run_time", Float(25), index=True),
     Column("job_state", LargeBinary, nullable=False),
 )
+
+
+class LeavingEntry(Base):
+    """One unsubscribe as it was asked for, written before the lists are changed (store/journal.py): kept where no
+    other writer can hold it up, applied to the subscription as soon as the database allows.
+
+    On PostgreSQL this table is the journal (an insert waits for no row lock); SQLite locks the whole file for
+    one writer, so there the journal is this table in a file of its own beside the database."""
+
+    __tablename__ = "unsubscribe_journal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: who leaves: the address as the lists know it (lower-case), and the subscriber when the link named one
+    email_key: Mapped[str] = mapped_column(String(EMAIL_MAX), index=True)
+    subscriber_id: Mapped[int | None]
+    #: the list they leave; None: every list
+    list_id: Mapped[int | None]
+    send_id: Mapped[int | None]
+    source: Mapped[str] = mapped_column(String(SOURCE_MAX), default="")
+    #: when it was applied to the subscription (or found to be superseded); None: not yet
+    applied_at: Mapped[dt.datetime | None] = mapped_column(index=True)
