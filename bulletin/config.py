@@ -60,6 +60,7 @@ class Delivery:
     claim_timeout_seconds: float = 600.0
     server_retry_initial_seconds: float = 10.0
     server_retry_max_seconds: float = 300.0
+    spool: str = ""
 
 
 @dataclass

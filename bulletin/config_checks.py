@@ -231,6 +231,8 @@ def validate(cfg, where: str, locate: Callable[[str, str], int | None]) -> None:
     c.number("delivery", "claim_timeout_seconds", d.claim_timeout_seconds, positive=True, unit=SECONDS)
     c.number("delivery", "server_retry_initial_seconds", d.server_retry_initial_seconds, positive=True, unit=SECONDS)
     c.number("delivery", "server_retry_max_seconds", d.server_retry_max_seconds, positive=True, unit=SECONDS)
+    if d.spool:
+        c.folder_path("delivery", "spool", cfg.resolve_path(d.spool))
 
     s = cfg.smtp
     if d.transport == "smtp" and not s.host:

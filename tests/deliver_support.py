@@ -309,11 +309,9 @@ class Collecting:
     def open(self):
         pass
 
-    def send(self, envelope_from, recipients, message, *, before_end=None):
+    def send(self, envelope_from, recipients, message):
         if self.on_send:
             self.on_send(len(self.sent), recipients)
-        if before_end:
-            before_end()
         self.sent.append((envelope_from, recipients, message))
 
     def close(self):

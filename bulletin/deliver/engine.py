@@ -13,9 +13,9 @@ Who is at fault decides what happens next (see transport.py):
 - a configuration error stops the send and gives its rows back; an unexpected exception is recorded on the row
   and raised, never swallowed.
 
-A kill repeats at most one message per connection: before a message ends (its final dot), the outcome of the
-previous one is recorded. The writer commits whatever accumulated while its previous commit ran, and the
-message's envelope and body are on the wire meanwhile, so the wait costs next to nothing.
+A kill repeats at most one message per connection: each outcome is written to the worker's log (outcomelog.py)
+by its connection as soon as the server answered, before the next message starts; the database gets them in
+groups from the writer (writer.py), and the next worker of this machine replays a dead worker's log first.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from bulletin import i18n
 from bulletin.deliver import claims
 from bulletin.deliver import clock as clock_mod
 from bulletin.deliver.claims import Claimed, DeliveryStore, Outcome, Outstanding
+from bulletin.deliver import outcomelog
 from bulletin.deliver.context import SendContext, build_context
+from bulletin.deliver.outcomelog import OutcomeLog, spool_folder
 from bulletin.deliver.ratelimit import TokenBucket
 from bulletin.deliver.transport import (
     ConnectionLost,
@@ -68,10 +70,6 @@ ProgressFn = Callable[[str], None]
 LEFT_MEANWHILE = "unsubscribed while the send ran"
 
 
-class _Halted(Exception):
-    """Raised at the point of no return of a message: the send must not go on (its outcomes are not recorded)."""
-
-
 @dataclass(frozen=True)
 class Waiting:
     """Why a send does not go on for now: its server or its database, since when, and the next try."""
@@ -91,7 +89,6 @@ class _Connection(threading.Thread):
         super().__init__(name=f"bulletin-send-{run.ctx.send_id}", daemon=True)
         self.run_ = run
         self.transport = transport
-        self.last: int | None = None  # the previous outcome, recorded before the next message ends
         self.losses = 0
         self.server_failed = False  # this connection's server failed it: it ends, the others go on
 
@@ -147,23 +144,21 @@ class _Connection(threading.Thread):
                 if left:  # unsubscribed since the row was claimed, maybe still in the journal only
                     if built is not None:
                         built.cancel()
-                    self.last = r.writer.record(Outcome(c.id, DeliveryStatus.SKIPPED, LEFT_MEANWHILE))
+                    r.record(Outcome(c.id, DeliveryStatus.SKIPPED, LEFT_MEANWHILE))
                     done += 1
-                    r.progress(DeliveryStatus.SKIPPED)
                     continue
                 envelope, data = built.result() if built is not None else r.ctx.message(c)
                 r.bucket.acquire()
                 outcome = self._send_one(c, envelope, data)
                 if outcome is None:
                     break  # given back with the rest of the batch
-                self.last = r.writer.record(outcome)
+                r.record(outcome)
                 done += 1
-                r.progress(outcome.status)
         except DeliveryError:
             raise  # the configuration is wrong for everybody: the rest (this one too) goes back untouched
         except BaseException as e:
-            r.writer.record(Outcome(batch[done].id, DeliveryStatus.DEFERRED,
-                                    f"internal error: {type(e).__name__}: {e}", r.retry_at(1)))
+            r.record(Outcome(batch[done].id, DeliveryStatus.DEFERRED, f"internal error: {type(e).__name__}: {e}",
+                             r.retry_at(1)))
             done += 1
             raise
         finally:
@@ -176,7 +171,7 @@ class _Connection(threading.Thread):
         failed, or the send is pausing)."""
         r = self.run_
         try:
-            self.transport.send(envelope, [c.email], data, before_end=self._before_end)
+            self.transport.send(envelope, [c.email], data)
         except PermanentFailure as e:
             outcome = Outcome(c.id, DeliveryStatus.FAILED, e.reply)
         except TemporaryFailure as e:
@@ -193,19 +188,10 @@ class _Connection(threading.Thread):
             r.server_failed(e)
             self.server_failed = True
             return None
-        except _Halted:
-            return None
         else:
             outcome = Outcome(c.id, DeliveryStatus.SENT)
         self.losses = 0
         return outcome
-
-    def _before_end(self) -> None:
-        """Until the previous outcome of this connection is recorded, this message must not be accepted: so a
-        kill repeats at most one message per connection."""
-        r = self.run_
-        if self.last is not None and not r.writer.wait_recorded(self.last, lambda: r.failure is not None):
-            raise _Halted()
 
 
 class SendRun:
@@ -235,6 +221,7 @@ class SendRun:
         self.zone = ZoneInfo(cfg.organisation.timezone)
         self.writer = OutcomeWriter(store, worker_id, self.clock, on_unavailable=self.database_failed,
                                     on_error=self.fail)
+        self.log = OutcomeLog(spool_folder(cfg), worker_id, ctx.send_id)
         self.failure: BaseException | None = None
         self.waiting: Waiting | None = None
         self._lock = threading.Lock()
@@ -308,6 +295,12 @@ class SendRun:
                 self._steps["database"] = 0
                 self._since.pop("database", None)
         return batch
+
+    def record(self, outcome: Outcome) -> None:
+        """In the log at once (a kill cannot lose it), in the database with the next group."""
+        self.log.append(outcome)
+        self.writer.record(outcome)
+        self.progress(outcome.status)
 
     def retry_at(self, attempts: int) -> dt.datetime:
         delay = min(self.retry_initial * 2 ** max(0, attempts - 1), self.retry_max)
@@ -426,6 +419,7 @@ class SendRun:
             self._spare.close()
             self._spare = None
         unrecorded = self.writer.close()
+        self.log.close(keep=bool(unrecorded))
         if unrecorded:
             log.warning(i18n.Message("deliver.unrecorded", send=self.ctx.send_id, n=unrecorded))
 
@@ -457,6 +451,8 @@ def deliver_send(
     material = store.material(send_id)
     if material.state is not SendState.RUNNING:
         raise DeliveryError(f"send {send_id} is {material.state}, not running", where="SEND_ID")
+    # What dead workers of this machine logged goes into the database before their rows are given back.
+    outcomelog.replay(spool_folder(cfg), store, send_id, clock.now())
     claims.release_dead_claims(store, send_id)
     run = SendRun(store, cfg, build_context(cfg, material, now=clock.now()), worker_id=worker_id,
                   progress=progress, transport_factory=transport_factory, stop=stop, clock=clock)

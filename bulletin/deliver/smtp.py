@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import functools
 import smtplib
-import socket
 import ssl
 from enum import StrEnum
 
 from bulletin.deliver.transport import (
-    BeforeEnd,
     ConnectionLost,
     PermanentFailure,
     ServerUnavailable,
@@ -113,7 +111,7 @@ def _fatal(problem: BulletinError | None) -> bool:
 
 
 def transaction(conn: smtplib.SMTP, envelope_from: str, recipients: list[str], message: bytes, *, server: str,
-                pipelined: bool, utf8: bool = False, before_end: BeforeEnd | None = None) -> None:
+                pipelined: bool, utf8: bool = False) -> None:
     """MAIL, RCPT for each recipient, DATA, then the message: one routine for both ways of talking.
 
     Pipelined, the commands go in one write and their replies are read in order (two round trips a message
@@ -157,10 +155,7 @@ def transaction(conn: smtplib.SMTP, envelope_from: str, recipients: list[str], m
                 raise ended
         reset(conn, server)
         raise sender or (refused[0] if len(refused) == len(recipients) else data)
-    _write(conn, _dot_stuff(message), Stage.BODY)
-    if before_end is not None:
-        before_end()  # the server cannot accept the message before its end
-    _write(conn, b".\r\n", Stage.BODY)
+    _write(conn, _dot_stuff(message) + b".\r\n", Stage.BODY)
     problem = _read(conn, Stage.BODY, server)
     if problem is not None:
         raise problem  # a final reply ends the transaction: nothing to reset
@@ -261,14 +256,10 @@ class SmtpTransport:
         except BaseException:
             self._abandon(conn)
             raise
-        # The end of a message is three bytes written after its body: sent at once, not held back by Nagle's
-        # algorithm for the body's acknowledgement.
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._conn = conn
         self._pipelined = conn.has_extn("pipelining")
 
-    def send(self, envelope_from: str, recipients: list[str], message: bytes, *,
-             before_end: BeforeEnd | None = None) -> None:
+    def send(self, envelope_from: str, recipients: list[str], message: bytes) -> None:
         self.open()
         conn = self._conn
         utf8 = not (envelope_from.isascii() and all(r.isascii() for r in recipients))
@@ -277,12 +268,12 @@ class SmtpTransport:
         try:
             # Bytes, not send_message(): the bytes were signed as they are and must not be refolded.
             transaction(conn, envelope_from, recipients, message, server=self.server, pipelined=self._pipelined,
-                        utf8=utf8, before_end=before_end)
+                        utf8=utf8)
         except (TemporaryFailure, PermanentFailure, DeliveryError):
             raise  # the transaction was refused or reset: the connection is still good
         except BaseException:
-            # Lost, or stopped before the end of the message (before_end), or a bug: the session is in an
-            # unknown state, and a server discards a message whose end never came.
+            # Lost, or a bug: the session is in an unknown state, and a server discards a message whose end
+            # never came.
             self._drop()
             raise
 

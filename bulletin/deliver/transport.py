@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -56,18 +55,11 @@ class ServerUnavailable(TransportFailure):
         super().__init__(reply, code, where)
 
 
-#: Called when a message has gone all but its end (SMTP's final dot, the maildir rename): the last moment at which
-#: it cannot have been accepted. Delivery waits there until the previous outcome is recorded; it may raise, and the
-#: transport then drops the message (and an SMTP connection, so that the server discards what it received).
-BeforeEnd = Callable[[], None]
-
-
 class Transport(Protocol):
     def open(self) -> None:
         """Be ready to send (connect, greet, log in); raises ServerUnavailable. Harmless when already open."""
 
-    def send(self, envelope_from: str, recipients: list[str], message: bytes, *,
-             before_end: BeforeEnd | None = None) -> None: ...
+    def send(self, envelope_from: str, recipients: list[str], message: bytes) -> None: ...
 
     def close(self) -> None: ...
 
@@ -90,8 +82,7 @@ class MaildirTransport:
     def open(self) -> None:
         pass
 
-    def send(self, envelope_from: str, recipients: list[str], message: bytes, *,
-             before_end: BeforeEnd | None = None) -> None:
+    def send(self, envelope_from: str, recipients: list[str], message: bytes) -> None:
         name = self._unique()
         tmp = self.folder / "tmp" / name
         envelope = f"X-Envelope-From: <{envelope_from}>\r\nX-Envelope-To: {', '.join(recipients)}\r\n".encode()
@@ -100,12 +91,6 @@ class MaildirTransport:
             f.write(message)
             f.flush()
             os.fsync(f.fileno())
-        if before_end is not None:
-            try:
-                before_end()
-            except BaseException:
-                tmp.unlink()
-                raise
         os.rename(tmp, self.folder / "new" / name)
 
     def close(self) -> None:

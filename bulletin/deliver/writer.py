@@ -1,24 +1,26 @@
-"""Outcomes recorded as soon as the server answered, without slowing the send: each commit takes whatever the
-connections handed over since the previous one (group commit), so a commit never waits for a batch to fill.
+"""The database's copy of the outcomes, in groups: the connections have already written each one to the worker's
+log (outcomelog.py) when they hand it over, so a commit a message would only slow the send. One thread commits
+what accumulated when GROUP outcomes wait or the oldest has waited GROUP_SECONDS, and at once when asked
+(`drain`, `close`).
 
-A connection needs its previous outcome recorded before its next message may end; it does not wait for a
-hand-off to another thread: when no commit is running it commits what is pending itself. The writer's own thread
-commits what nobody waits for (the last outcomes of a pass, those of a connection waiting on a slow server)
-within `BACKSTOP_SECONDS`. A database that does not take the commit (locked, read-only) makes the writer hold
-what it has, tell the send, and wait to be told to try again; nothing it holds is lost while the process lives.
+A database that does not take the commit (locked, read-only) makes the writer hold what it has, tell the send,
+and wait to be told to try again; what it holds is in the log meanwhile, so even a kill loses none of it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from bulletin.deliver import clock as clock_mod
 from bulletin.deliver.claims import DeliveryStore, Outcome, Recorder
 from bulletin.errors import DatabaseUnavailable
 
-#: What no connection waits for is committed by the writer's thread within this many seconds.
-BACKSTOP_SECONDS = 0.02
+#: A commit takes what accumulated when this many outcomes wait ...
+GROUP = 100
+#: ... or when the oldest has waited this long (what `bulletin status` may lag behind the wire).
+GROUP_SECONDS = 0.25
 
 
 class OutcomeWriter:
@@ -27,18 +29,15 @@ class OutcomeWriter:
                  on_error: Callable[[BaseException], None]):
         self.store, self.worker_id, self.clock = store, worker_id, clock
         self.on_unavailable, self.on_error = on_unavailable, on_error
-        # One lock (plain `with self._lock` is the fast path) and two conditions on it: `_done` for whoever waits
-        # for a commit to end, `_work` for the writer's thread, so that a commit wakes only those who wait for it.
         self._lock = threading.Lock()
-        self._done = threading.Condition(self._lock)
-        self._work = threading.Condition(self._lock)
-        self._waiting = 0
+        self._work = threading.Condition(self._lock)  # the writer's thread waits here
+        self._done = threading.Condition(self._lock)  # whoever drains waits here
         self._outcomes: list[Outcome] = []
         self._give_back: list[int] = []
-        self._last = 0  # the number of the last outcome handed over ...
-        self._recorded = 0  # ... and of the last one committed (commits go in order)
+        self._since = 0.0  # when the oldest waiting outcome came (time.monotonic)
+        self._urgent = False  # commit now, whatever the group's size
         self._held = False  # the last commit failed: wait for retry()
-        self._busy = False  # a commit is running (in any thread)
+        self._busy = False
         self._closing = False
         self._recorder: Recorder | None = None
         self.commits = 0
@@ -47,36 +46,21 @@ class OutcomeWriter:
     def start(self) -> None:
         self._thread.start()
 
-    def record(self, outcome: Outcome) -> int:
-        """Hand over one outcome; returns its number for `wait_recorded`."""
+    def record(self, outcome: Outcome) -> None:
         with self._lock:
+            if not self._outcomes:
+                self._since = time.monotonic()
             self._outcomes.append(outcome)
-            self._last += 1
-            return self._last
+            if len(self._outcomes) >= GROUP:
+                self._work.notify()
 
     def give_back(self, delivery_ids: Sequence[int]) -> None:
-        """Rows claimed and not tried: pending again at the next commit, their attempt not counted."""
+        """Rows claimed and not tried: pending again at the next commit (at once), their attempt not counted."""
         if delivery_ids:
             with self._lock:
                 self._give_back.extend(delivery_ids)
+                self._urgent = True
                 self._work.notify()
-
-    def wait_recorded(self, number: int, give_up: Callable[[], bool]) -> bool:
-        """Until outcome `number` is committed (True), committing in this thread when no commit runs; False when
-        the writer holds its outcomes (the database does not take them) or `give_up()` says so."""
-        while True:
-            with self._lock:
-                if self._recorded >= number:
-                    return True
-                if self._held or give_up():
-                    return False
-                if self._busy:
-                    self._waiting += 1
-                    self._done.wait(0.1)
-                    self._waiting -= 1
-                    continue
-                taken = self._take()
-            self._commit(*taken)
 
     @property
     def held(self) -> bool:
@@ -90,23 +74,23 @@ class OutcomeWriter:
     def retry(self) -> None:
         with self._lock:
             self._held = False
+            self._urgent = True
             self._work.notify()
 
     def drain(self) -> bool:
-        """Wait until everything handed over is committed (True) or the writer holds it (False)."""
+        """Commit what is waiting now; True once it is in, False when the writer holds it."""
         with self._lock:
-            self._work.notify()  # the writer's thread: now, not at its next round
-            self._waiting += 1
+            self._urgent = True
+            self._work.notify()
             while (self._outcomes or self._give_back or self._busy) and not self._held:
                 self._done.wait()
-            self._waiting -= 1
             return not self._held
 
     def close(self) -> int:
         """Commit what is left unless the database refuses it, and end the thread; returns how many outcomes
-        could not be recorded (those messages may go again on resume)."""
+        the database lacks (the log keeps them for the next worker)."""
         with self._lock:
-            self._closing = True
+            self._closing = self._urgent = True
             self._work.notify()
         if self._thread.is_alive():
             self._thread.join()
@@ -116,49 +100,48 @@ class OutcomeWriter:
                 self._recorder = None
             return len(self._outcomes)
 
-    def _take(self) -> tuple[list[Outcome], list[int], int]:
-        """Everything pending, for one commit (called holding the lock)."""
-        taken, self._outcomes = self._outcomes, []
-        give_back, self._give_back = self._give_back, []
-        self._busy = True
-        return taken, give_back, self._last
-
-    def _commit(self, taken: list[Outcome], give_back: list[int], last: int) -> None:
-        try:
-            if self._recorder is None:
-                self._recorder = self.store.recorder(self.worker_id)
-            self._recorder.record(taken, give_back, now=self.clock.now())
-        except BaseException as e:
-            with self._lock:
-                self._outcomes[:0] = taken
-                self._give_back[:0] = give_back
-            # The send hears why before anyone waiting wakes up to look.
-            if isinstance(e, DatabaseUnavailable):
-                self.on_unavailable(e)
-            else:
-                self.on_error(e)
-            with self._lock:
-                self._held, self._busy = True, False
-                self._done.notify_all()
-                self._work.notify()
-            return
-        with self._lock:
-            self._recorded = last  # every outcome handed over up to `last` was in this commit
-            self.commits += 1
-            self._busy = False
-            if self._waiting:
-                self._done.notify_all()
-            if self._closing:
-                self._work.notify()
+    def _due(self) -> float | None:
+        """0 when a commit is due now, the seconds until it is, or None when there is nothing to commit."""
+        if self._held or not (self._outcomes or self._give_back):
+            return None
+        if self._urgent or len(self._outcomes) >= GROUP:
+            return 0.0
+        return max(0.0, self._since + GROUP_SECONDS - time.monotonic())
 
     def _loop(self) -> None:
         while True:
             with self._lock:
                 while True:
-                    if not self._busy and not self._held and (self._outcomes or self._give_back):
+                    due = self._due()
+                    if due == 0.0:
                         break
-                    if self._closing and not self._busy:
+                    if due is None and self._closing:
                         return
-                    self._work.wait(BACKSTOP_SECONDS)
-                taken = self._take()
-            self._commit(*taken)
+                    self._work.wait(due)
+                taken, self._outcomes = self._outcomes, []
+                give_back, self._give_back = self._give_back, []
+                self._urgent = False
+                self._busy = True
+            try:
+                if self._recorder is None:
+                    self._recorder = self.store.recorder(self.worker_id)
+                self._recorder.record(taken, give_back, now=self.clock.now())
+            except BaseException as e:
+                with self._lock:
+                    self._outcomes[:0] = taken
+                    self._give_back[:0] = give_back
+                # The send hears why before anyone waiting wakes up to look.
+                if isinstance(e, DatabaseUnavailable):
+                    self.on_unavailable(e)
+                else:
+                    self.on_error(e)
+                with self._lock:
+                    self._held, self._busy = True, False
+                    self._done.notify_all()
+                continue
+            with self._lock:
+                self.commits += 1
+                self._busy = False
+                if self._closing:
+                    self._urgent = True
+                self._done.notify_all()
