@@ -193,3 +193,44 @@ def test_start_is_idempotent_when_fired_twice_at_once(db_url, make_config, tmp_p
     with session_scope(engine) as s:
         assert len(s.scalars(select(Delivery.id)).all()) == 50
         assert s.get(Send, send_id).total == 50
+
+
+def test_a_dead_workers_log_is_replayed_before_its_rows_are_given_back(db_url, make_config):
+    """A worker logged three messages as sent and died before the database heard of them: the next run records
+    them from the log instead of mailing them again, and mails the rest of what the dead worker had claimed."""
+    from bulletin.deliver.claims import Outcome, new_worker_id
+    from bulletin.deliver.engine import deliver_send
+    from bulletin.deliver.outcomelog import OutcomeLog
+    from tests.deliver_support import Collecting
+
+    ids = populate(db_url, 10)
+    cfg = make_config("[delivery]\nbatch_size = 5\n", db_url=db_url)
+    engine = engine_for(cfg.database_url)
+    send_id = running_send(cfg)
+    child = subprocess.Popen(["true"])  # a process that has ended: its pid names a dead worker of this machine
+    child.wait()
+    dead = f"{new_worker_id().split(':')[0]}:{child.pid}:deadbeef"
+    store = DeliveryRows(engine)
+    now = utcnow()
+    claimed = store.claim(send_id, _list_id(engine), dead, 5, now=now, stale_before=now)
+    log = OutcomeLog(spool_folder(cfg), dead, send_id)
+    for c in claimed[:3]:
+        log.append(Outcome(c.id, DeliveryStatus.SENT))
+    log.close(keep=True)
+
+    transport = Collecting()
+    deliver_send(engine, cfg, send_id, transport_factory=lambda: transport)
+    mailed = sorted(r[0] for _, r, _ in transport.sent)
+    assert mailed == sorted(set(ids) - {c.email for c in claimed[:3]})
+    with session_scope(engine) as s:
+        rows = {r.email: (r.status, r.claimed_by) for r in s.scalars(select(Delivery))}
+    assert {rows[c.email] for c in claimed[:3]} == {("sent", dead)}, "recorded from the log, as the dead worker's"
+    assert set(s for s, _ in rows.values()) == {"sent"}
+    assert list(spool_folder(cfg).glob(f"{send_id}-*.log")) == [], "the replayed log is gone"
+
+
+def _list_id(engine) -> int:
+    from bulletin.store import queries
+
+    with session_scope(engine) as s:
+        return queries.get_list(s, "news").id
