@@ -91,6 +91,7 @@ class Web:
     subscribe_lists: list[str] = field(default_factory=list)
     subscribe_limit_per_ip: int = 20
     subscribe_limit_per_address: int = 3
+    upload_max_mb: int = 12
 
 
 @dataclass
@@ -229,6 +230,8 @@ def _validate(cfg: Config, where: str) -> None:
         ZoneInfo(cfg.organisation.timezone)
     except Exception:
         raise ConfigError(f"[organisation].timezone {cfg.organisation.timezone!r} is not a known time zone", where)
+    if cfg.web.upload_max_mb < 1:
+        raise ConfigError("[web].upload_max_mb must be at least 1", where)
     if cfg.web.session_idle_minutes < 1 or cfg.web.session_max_hours < 1:
         raise ConfigError("[web].session_idle_minutes and session_max_hours must be at least 1", where)
     if not re.match(r"^https?://[^/\s]+", cfg.web.base_url):

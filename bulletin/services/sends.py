@@ -72,12 +72,12 @@ def test_addresses(values: Iterable[str]) -> list[str]:
 
 
 def test_send(cfg, issue_dir: str | Path, to: Sequence[str], *, store: Store | None = None,
-              list_slug: str | None = None) -> Iterator[tuple[str, str, str]]:
-    """Every edition to each address, subject marked [TEST]; nothing is recorded. With a list, an address on
-    it gets its own unsubscribe link, so the test shows what that person will receive. Yields (slug, language,
-    address) as each message goes."""
+              list_slug: str | None = None, languages: Sequence[str] | None = None) -> Iterator[tuple[str, str, str]]:
+    """Every edition (or those in `languages`) to each address, subject marked [TEST]; nothing is recorded.
+    With a list, an address on it gets its own unsubscribe link, so the test shows what that person will
+    receive. Yields (slug, language, address) as each message goes."""
     addresses = test_addresses(to)
-    editions = render(cfg, issue_dir)
+    editions = [e for e in render(cfg, issue_dir) if languages is None or e.language in languages]
     recipients = [TestRecipient(a) for a in addresses]
     if store is not None and list_slug:
         with store.unit_of_work() as uow:

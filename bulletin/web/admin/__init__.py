@@ -56,7 +56,7 @@ from bulletin.web.admin.access import Forbidden, SignInRequired, Workspace, rout
 from bulletin.web.admin.charts import bars_svg
 
 #: The modules that declare pages, imported with this package so that their routes are in the table.
-PAGES = ("login", "dashboard", "sends", "users", "audit")
+PAGES = ("login", "dashboard", "issues", "sends", "users", "audit")
 for _name in PAGES:
     importlib.import_module(f"bulletin.web.admin.{_name}")
 
@@ -71,6 +71,18 @@ def install(app: FastAPI) -> None:
     access.check_routes(app)
 
     from bulletin.web.admin.views import redirect, render, strings
+    from bulletin.web.bodylimit import BodyLimit
+
+    def too_large(request: Request, size: int):
+        t = strings(request)
+        mb = site.cfg.web.upload_max_mb
+        return render(request, "message.html", "admin.too_large.title", status=413, error=True,
+                      lines=[t("admin.too_large", size=f"{size / 1_000_000:.1f}", limit=mb), t("admin.too_large.how")],
+                      back=request.url.path if request.url.path.startswith("/admin/issues/") else "/admin/issues")
+
+    # The issue editor takes photos: its forms are capped before FastAPI reads (and spools) them.
+    app.add_middleware(BodyLimit, prefix=f"{access.PREFIX}/issues", limit=lambda: site.cfg.web.upload_max_mb * 1_000_000,
+                       too_large=too_large)
 
     @app.exception_handler(SignInRequired)
     def sign_in_first(request: Request, exc: SignInRequired):
