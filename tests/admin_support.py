@@ -149,3 +149,63 @@ def concrete(path: str, params: dict[str, str]) -> str:
             raise AssertionError(f"no sample value for {{{name}}}: add it to SAMPLE_PARAMS in tests/admin_support.py")
         return params[SAMPLE_PARAMS[name]]
     return re.sub(r"\{(\w+)(?::\w+)?\}", value, path)
+
+
+class _FormReader:
+    """The fields a browser sends for one form of a page, in order (what `page.click(submit)` would post)."""
+
+    def __init__(self, form_id: str):
+        from html.parser import HTMLParser
+
+        reader = self
+
+        class Parser(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                reader.start(tag, dict(attrs))
+
+            def handle_startendtag(self, tag, attrs):
+                reader.start(tag, dict(attrs))
+
+            def handle_endtag(self, tag):
+                reader.end(tag)
+
+            def handle_data(self, data):
+                reader.data(data)
+
+        self.parser = Parser(convert_charrefs=True)
+        self.form_id = form_id
+        self.inside = False
+        self.fields: list[tuple[str, str]] = []
+        self.area: list | None = None
+
+    def start(self, tag, attrs):
+        if tag == "form":
+            self.inside = attrs.get("id") == self.form_id
+        if not self.inside or "disabled" in attrs:
+            return
+        name = attrs.get("name")
+        if tag == "input" and name:
+            kind = attrs.get("type", "text")
+            if kind in ("submit", "file", "button") or (kind in ("checkbox", "radio") and "checked" not in attrs):
+                return
+            self.fields.append((name, attrs.get("value", "")))
+        elif tag == "textarea" and name:
+            self.area = [name, ""]
+
+    def data(self, text):
+        if self.area is not None:
+            self.area[1] += text
+
+    def end(self, tag):
+        if tag == "form":
+            self.inside = False
+        if tag == "textarea" and self.area is not None:
+            name, value = self.area
+            self.fields.append((name, value[1:] if value.startswith("\n") else value))  # as HTML parsing drops it
+            self.area = None
+
+
+def form_fields(html: str, form_id: str) -> list[tuple[str, str]]:
+    reader = _FormReader(form_id)
+    reader.parser.feed(html)
+    return reader.fields

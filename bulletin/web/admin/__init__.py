@@ -74,10 +74,13 @@ def install(app: FastAPI) -> None:
     from bulletin.web.bodylimit import BodyLimit
 
     def too_large(request: Request, size: int):
+        from babel.numbers import format_decimal
+
         t = strings(request)
         mb = site.cfg.web.upload_max_mb
+        said = format_decimal(size / 1_000_000, format="#,##0.0", locale=t.language)
         return render(request, "message.html", "admin.too_large.title", status=413, error=True,
-                      lines=[t("admin.too_large", size=f"{size / 1_000_000:.1f}", limit=mb), t("admin.too_large.how")],
+                      lines=[t("admin.too_large", size=said, limit=mb), t("admin.too_large.how")],
                       back=request.url.path if request.url.path.startswith("/admin/issues/") else "/admin/issues")
 
     # The issue editor takes photos: its forms are capped before FastAPI reads (and spools) them.
