@@ -13,9 +13,11 @@ import secrets
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, List, get_type_hints
 
 from bulletin.errors import ConfigError
+from bulletin.i18n import Message
+from bulletin.monthday import MonthDay
 
 DEFAULT_FILE = "bulletin.toml"
 ENV_VAR = "BULLETIN_CONFIG"
@@ -114,6 +116,53 @@ class Compose:
 
 
 @dataclass
+class Schedule:
+    """The monthly rhythm: `day` empty means no monthly send. The issue of a month is [web].issues_dir/YYYY-MM."""
+
+    day: str = ""
+    time: str = "08:00"
+    list: str = ""
+    remind_days_before: int = 3
+    # typing.List and a lambda: the field `list` above shadows the builtin in this class's body
+    remind: List[str] = field(default_factory=lambda: [])
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.day.strip())
+
+    @property
+    def month_day(self) -> MonthDay:
+        return MonthDay.parse(self.day)
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        hour, minute = self.time.strip().split(":")
+        return int(hour), int(minute)
+
+    def validate(self, where: str) -> None:
+        """Each key checked at load; an error names the key and says what it takes."""
+        if self.enabled:
+            try:
+                self.month_day
+            except ValueError:
+                raise ConfigError(Message("config.schedule.day", value=self.day), where=where)
+            if not self.list.strip():
+                raise ConfigError(Message("config.schedule.list"), where=where)
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.time.strip()):
+            raise ConfigError(Message("config.schedule.time", value=self.time), where=where)
+        if not 0 <= self.remind_days_before <= 27:
+            raise ConfigError(Message("config.schedule.remind_days_before", value=self.remind_days_before),
+                              where=where)
+        from email_validator import EmailNotValidError, validate_email
+
+        for address in self.remind:
+            try:
+                validate_email(address, check_deliverability=False)
+            except EmailNotValidError as e:
+                raise ConfigError(Message("config.schedule.remind", value=address, reason=str(e)), where=where)
+
+
+@dataclass
 class Config:
     organisation: Organisation = field(default_factory=Organisation)
     database: Database = field(default_factory=Database)
@@ -123,6 +172,7 @@ class Config:
     web: Web = field(default_factory=Web)
     bounces: Bounces = field(default_factory=Bounces)
     compose: Compose = field(default_factory=Compose)
+    schedule: Schedule = field(default_factory=Schedule)
     #: The file this configuration was read from, or None for the built-in defaults.
     path: Path | None = None
 
@@ -237,6 +287,7 @@ def _validate(cfg: Config, where: str) -> None:
     if not re.match(r"^https?://[^/\s]+", cfg.web.base_url):
         raise ConfigError(f"[web].base_url must be an http(s) URL, not {cfg.web.base_url!r}", where)
     cfg.web.base_url = cfg.web.base_url.rstrip("/")
+    cfg.schedule.validate(where)
 
 
 def from_mapping(data: dict[str, Any], where: str = "<config>", path: Path | None = None) -> Config:

@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        # A configuration that does not load is reported in the terminal's language too.
+        i18n.set_default_language(i18n.terminal_language(i18n.SOURCE_LANGUAGE))
         cfg = config_mod.load(args.config)
         org_language = cfg.organisation.language
         i18n.set_default_language(i18n.terminal_language(org_language), fallback=org_language)

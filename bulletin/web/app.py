@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 
 from bulletin.config import Config
 from bulletin.errors import NotFoundError, TokenError
-from bulletin.web import admin, archive, icons, subscribe, unsubscribe
+from bulletin.web import admin, archive, icons, media, subscribe, unsubscribe
 from bulletin.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ def create_app(cfg: Config) -> FastAPI:
     app.include_router(subscribe.router)
     app.include_router(archive.router)
     app.include_router(icons.router)
+    app.include_router(media.router)
     admin.install(app)
 
     @app.exception_handler(TokenError)
