@@ -452,3 +452,52 @@ def test_the_editor_pages_refuse_an_unknown_issue(sqlite_ws):
                  "/admin/issues/2023-07/blocks/09-rien/remove"):
         r = client.get(path, headers=FR)
         assert r.status_code == 404, path
+
+
+def test_approving_in_the_browser_writes_the_record_bulletin_approve_writes(ws):
+    from bulletin.services import issues
+    from bulletin.states import ApprovalState
+
+    client = editor_of(ws)
+    page = client.get("/admin/issues/2023-07/send", headers=FR)
+    assert re.search(r'<p id="approval" data-state="not_approved">Pas encore approuvé.</p>', page.text)
+    r = client.post("/admin/issues/2023-07/approve", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 303 and r.headers["location"] == "/admin/issues/2023-07/send?done=approved"
+    with ws.store.unit_of_work() as uow:
+        state = issues.approval(uow, ws.site.cfg, ws.issues / "2023-07")
+    assert (state.state, state.approved_by) == (ApprovalState.APPROVED, "redaction@imrap-mali.org")
+    assert state.approved_fingerprint == issues.fingerprint(ws.site.cfg, ws.issues / "2023-07").digest
+    (entry,) = audit(ws, "issue.approve")
+    assert entry.detail.startswith(state.approved_fingerprint)
+    assert '<tr data-slug="2023-07" data-state="approved">' in client.get("/admin/issues", headers=FR).text
+    # An edit in the editor is a new version: approved no longer, until approved again.
+    page = client.get("/admin/issues/2023-07", headers=FR)
+    submit(client, "2023-07", page.text, {"highlights.md|title": "En juillet 2023"})
+    assert '<tr data-slug="2023-07" data-state="changed">' in client.get("/admin/issues", headers=FR).text
+    page = client.get("/admin/issues/2023-07/send", headers=FR)
+    assert 'data-state="changed"' in page.text and "à approuver de nouveau" in page.text
+
+
+def test_an_issue_with_errors_is_not_approved(sqlite_ws):
+    ws = sqlite_ws
+    (ws.issues / "2022-08/news/01-tombouctou.md").write_text("---\nplace: Tombouctou\n---\nSans titre.\n")
+    client = editor_of(ws)
+    page = client.get("/admin/issues/2022-08/send", headers=FR)
+    r = client.post("/admin/issues/2022-08/approve", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 409 and "Le contrôle trouve 1 erreur(s)\u00a0: corrigez-les d&#39;abord." in r.text
+    assert audit(ws, "issue.approve") == []
+
+
+def test_the_send_page_says_when_the_monthly_schedule_sends_the_issue(make_config, sqlite_url, tmp_path, smtp):
+    issues = tmp_path / "issues"
+    shutil.copytree(REPO / "issues" / "2023-07", issues / "2099-03")
+    with live_workspace(make_config, sqlite_url, tmp_path, extra=f'issues_dir = "{issues}"',
+                        sections='[schedule]\nday = "first tuesday"\ntime = "08:00"\nlist = "actualites"\n') as ws:
+        seed_workspace(ws)
+        client = editor_of(ws)
+        page = client.get("/admin/issues/2099-03/send", headers=FR).text
+        said = re.search(r'<p id="monthly">(.*?)</p>', page).group(1)
+        assert said.startswith("Le calendrier mensuel l&#39;enverra à la liste actualites le 3 mars 2099")
+        assert "08:00" in said
+        page = client.get("/admin/issues/2023-07/send", headers=FR).text
+        assert '<p class="muted" id="monthly">Le calendrier mensuel n&#39;enverra pas ce numéro' in page

@@ -4,7 +4,7 @@ scheduling to a list, and what the monthly schedule will do with it.
 
 Approval, publishing images at test sends and the monthly schedule are `bulletin approve`'s, `send`'s and the
 worker's (services.issues, services.sends, services.monthly): this module only calls them, so the browser and
-the command line record the same approval and send the same messages.
+the command line record the same approval and send the same messages, and adds the workspace's audit entries.
 """
 
 from __future__ import annotations
@@ -15,20 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bulletin import i18n
-from bulletin.errors import BulletinError, InvalidAddress
+from bulletin.errors import BulletinError, ContentError, InvalidAddress
 from bulletin.render.check import CheckReport, EditionWeight, check_issue
-from bulletin.services import issues, sends
+from bulletin.services import issues, monthly, sends
 from bulletin.services.audit import Action, Actor, record
 from bulletin.services.errors import InputRefused
 from bulletin.services.store import Store, UnitOfWork
-from bulletin.states import IssueState, SendState
+from bulletin.states import ApprovalState, IssueState, SendState
 from bulletin.store import dashboard as send_lines
 from bulletin.store.addresses import normalise_email
 
 #: A test goes to a few people, not a list.
 MAX_TEST_ADDRESSES = 10
-#: Whether approvals are recorded (`bulletin approve`); until they are, the editor says so instead of a button.
-APPROVALS = False
 
 
 @dataclass(frozen=True)
@@ -59,15 +57,15 @@ def state_of(uow: UnitOfWork, cfg, slug: str, folder: Path) -> tuple[IssueState,
         state = {SendState.SCHEDULED: IssueState.SCHEDULED, SendState.RUNNING: IssueState.SENDING}.get(
             latest.state, IssueState.SENT)
         return state, latest.id, latest.scheduled_at if state is IssueState.SCHEDULED else latest.started_at
-    approved = approval(uow, cfg, folder)
-    if approved is None:
-        return IssueState.DRAFT, None, None
-    return (IssueState.APPROVED if approved else IssueState.CHANGED), None, None
+    approved = issues.approval(uow, cfg, folder)
+    state = {ApprovalState.APPROVED: IssueState.APPROVED, ApprovalState.CHANGED: IssueState.CHANGED}.get(
+        approved.state, IssueState.DRAFT)
+    return state, None, approved.approved_at if state is not IssueState.DRAFT else None
 
 
-def approval(uow: UnitOfWork, cfg, folder: Path) -> bool | None:
-    """True approved as it is, False approved once and changed since, None never approved (or not known)."""
-    return issues.approval_of(folder)
+def approval(uow: UnitOfWork, cfg, slug: str) -> issues.IssueApproval:
+    """Where the issue stands with its approval (the record `bulletin approve` writes)."""
+    return issues.approval(uow, cfg, issues.issue_dir(cfg, slug))
 
 
 def issue_rows(uow: UnitOfWork, cfg) -> list[IssueRow]:
@@ -136,9 +134,9 @@ def test_send(store: Store, cfg, slug: str, typed: str, languages: list[str] | N
         raise InputRefused(i18n.Message("editor.test.language"), field="language")
     try:
         sent = tuple((lang, address) for _slug, lang, address in
-                     sends.test_send(cfg, folder, to, store=store, languages=wanted))
-    except InputRefused:
-        raise
+                     sends.test_send(cfg, folder, to, store=store, languages=wanted).sent)
+    except issues.IssueNotReady as e:
+        raise InputRefused(i18n.Message("editor.not_ready", errors=len(e.report.errors)), field="to") from None
     except BulletinError as e:
         raise InputRefused(i18n.Message("editor.test.failed", reason=str(e.what)), field="to") from None
     with store.unit_of_work() as uow:
@@ -149,9 +147,20 @@ def test_send(store: Store, cfg, slug: str, typed: str, languages: list[str] | N
 
 # -- approval and schedule -----------------------------------------------------------------------------------------
 
-def approve(store: Store, cfg, slug: str, *, actor: Actor, now: dt.datetime) -> None:
-    """`bulletin approve` from the browser: the same record, who and when."""
-    raise InputRefused(i18n.Message("editor.approve.unavailable"), field="approve")
+def approve(store: Store, cfg, slug: str, *, actor: Actor, now: dt.datetime) -> issues.Approved:
+    """`bulletin approve` from the browser: the same record (the folder's fingerprint, who, when), refused
+    while check finds errors; and an entry in the audit log."""
+    folder = issues.issue_dir(cfg, slug)
+    try:
+        done = issues.approve(store, cfg, folder, by=actor.email, source="web", now=now)
+    except issues.IssueNotReady as e:
+        raise InputRefused(i18n.Message("editor.not_ready", errors=len(e.report.errors)), field="approve") from None
+    except ContentError as e:
+        raise InputRefused(i18n.Message("editor.approve.refused", reason=str(e.what)), field="approve") from None
+    with store.unit_of_work() as uow:
+        record(uow, actor, Action.ISSUE_APPROVE, object_type="issue", object_id=slug,
+               detail=f"{done.fingerprint.digest} ({len(done.fingerprint.files)} files)", now=now)
+    return done
 
 
 @dataclass(frozen=True)
@@ -163,8 +172,14 @@ class MonthlyPlan:
 
 
 def monthly_plan(cfg, slug: str, now: dt.datetime) -> MonthlyPlan | None:
-    """When the monthly schedule sends this issue, or None (no schedule, or not a YYYY-MM issue to come)."""
-    return None
+    """When the monthly schedule sends this issue, or None (no schedule, or not the issue of a month to come)."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})", slug)
+    if not cfg.schedule.enabled or m is None or not 1 <= int(m.group(2)) <= 12:
+        return None
+    month = monthly.month(cfg, int(m.group(1)), int(m.group(2)))
+    if month.send_at <= now:
+        return None
+    return MonthlyPlan(month.list_slug, month.send_at)
 
 
 def schedule(store: Store, cfg, slug: str, list_slug: str, at: dt.datetime, *, actor: Actor,
@@ -175,4 +190,7 @@ def schedule(store: Store, cfg, slug: str, list_slug: str, at: dt.datetime, *, a
     folder = issues.issue_dir(cfg, slug)
     with store.unit_of_work() as uow:
         lists.require_list(uow, list_slug)
-    return sends.schedule(store, cfg, folder, list_slug, at, actor=actor, now=now)
+    try:
+        return sends.schedule(store, cfg, folder, list_slug, at, actor=actor, now=now)
+    except issues.IssueNotReady as e:
+        raise InputRefused(i18n.Message("editor.not_ready", errors=len(e.report.errors)), field="") from None

@@ -294,16 +294,16 @@ def _send_page(request: Request, slug: str, v: Visit, *, status: int = 200, erro
         report = workflow.check(cfg, slug)
     except InputRefused as e:
         return _missing(request, e)
-    folder_state = None
     with ws.site.store.unit_of_work() as uow:
         folder_state = workflow.state_of(uow, cfg, slug, report.issue_dir)
+        approval = workflow.approval(uow, cfg, slug)
         mailing_lists = lists.list_summaries(uow) if v.may(Role.ADMIN) else []
     t = strings(request)
     done = request.query_params.get("done")
     return render(request, "issue_send.html", "admin.issue.send.title", title_values={"slug": slug},
                   status=status, slug=slug, report=report, state=folder_state[0], send_id=folder_state[1],
                   send_at=folder_state[2], lists=mailing_lists, error=error, form=form or {},
-                  monthly=workflow.monthly_plan(cfg, slug, v.now), approvals=workflow.APPROVALS,
+                  monthly=workflow.monthly_plan(cfg, slug, v.now), approval=approval,
                   editions=[w.language for w in report.weights], limit_kb=cfg.compose.max_edition_kb,
                   problem_text=_problem_text(t.language, cfg),
                   notice=t(f"admin.issue.done.{done}", **_done_values(request)) if done in DONE else "",
