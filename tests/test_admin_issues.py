@@ -368,11 +368,12 @@ def test_the_preview_is_the_email_in_a_sandboxed_frame_with_its_images_from_here
     client = editor_of(sqlite_ws)
     page = client.get("/admin/issues/2023-07", headers=FR)
     assert "frame-src 'self'" in page.headers["content-security-policy"]
-    src = re.search(r'<iframe src="(/admin/issues/2023-07/preview/fr\?v=[0-9a-f]+)"[^>]*sandbox="allow-popups '
-                    r'allow-popups-to-escape-sandbox"', page.text).group(1)
+    src = re.search(r'<iframe src="(/admin/issues/2023-07/preview/fr\?v=[0-9a-f]+)"[^>]*sandbox="allow-same-origin '
+                    r'allow-popups allow-popups-to-escape-sandbox"', page.text).group(1)
     frame = client.get(src)
     policy = frame.headers["content-security-policy"]
-    assert "sandbox" in policy and "frame-ancestors 'self'" in policy and "script-src" not in policy
+    assert "sandbox allow-same-origin allow-popups" in policy and "allow-scripts" not in policy
+    assert "frame-ancestors 'self'" in policy and "default-src 'none'" in policy and "script-src" not in policy
     assert frame.headers["x-frame-options"] == "SAMEORIGIN"
     images = re.findall(r'<img[^>]+src="([^"]+)"', frame.text)
     assert "/admin/issues/2023-07/images/anbe-koungo-do.jpg" in images

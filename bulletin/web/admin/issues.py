@@ -30,10 +30,11 @@ from bulletin.web.admin.views import redirect, render, strings
 DONE = {"created", "saved", "unchanged", "added", "moved", "removed", "tested", "approved", "resolved", "kept"}
 VIEWS = ("phone", "desktop", "text")
 #: The preview frame's own policy: the email's inline styles and its images from here; no script, no form,
-#: no other site; shown only inside the workspace's pages.
+#: no other site; shown only inside the workspace's pages. The sandbox keeps the frame's origin (without it the
+#: draft's images, which need the session, would not load) and no script may run in it, so it cannot use it.
 PREVIEW_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-               "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox allow-popups "
-               "allow-popups-to-escape-sandbox")
+               "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox allow-same-origin "
+               "allow-popups allow-popups-to-escape-sandbox")
 PREVIEW_HEADERS = {"Cache-Control": "no-store", "Content-Security-Policy": PREVIEW_CSP,
                    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "SAMEORIGIN",
                    "Referrer-Policy": "no-referrer"}
