@@ -11,7 +11,6 @@ import datetime as dt
 import html
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -329,6 +328,31 @@ def test_a_20_mb_photo_is_refused_before_it_is_read(sqlite_ws):
     assert r.status_code == 413
     assert "Ce formulaire envoyait 20,1 Mo\u00a0; la limite est de 12 Mo. Rien n&#39;a été enregistré." in r.text
     assert "partagez-la en taille «\u00a0moyenne\u00a0»" in r.text
+    assert snapshot(ws) == before
+
+
+def test_a_body_sent_without_its_length_is_cut_at_the_limit(sqlite_ws):
+    """Chunked, with no Content-Length to refuse it by: counted as it comes, refused once over the cap."""
+    ws = sqlite_ws
+    client = editor_of(ws)
+    page = client.get("/admin/issues/2023-07", headers=FR)
+    before = snapshot(ws)
+    boundary = "----bulletin-test"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf_of(page.text)}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"news/01-bamako.md|image\"; "
+            f"filename=\"big.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode()
+    sent = []
+
+    def body():
+        yield head
+        for _ in range(30):  # 30 MB in 1 MB pieces, never all in memory
+            sent.append(1)
+            yield bytes(1_000_000)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    r = client.post("/admin/issues/2023-07", content=body(), headers={
+        **FR, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 413 and "Rien n&#39;a été enregistré." in r.text
     assert snapshot(ws) == before
 
 

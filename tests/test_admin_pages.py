@@ -8,7 +8,6 @@ import datetime as dt
 import html
 import hashlib
 import re
-import shutil
 from pathlib import Path
 
 import pytest

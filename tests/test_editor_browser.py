@@ -10,14 +10,11 @@ not overwritten; the form works without JavaScript. axe-core on every editor pag
 from __future__ import annotations
 
 import datetime as dt
-import email.policy
 import hashlib
 import html
 import re
 import shutil
 import threading
-from email import message_from_bytes
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -35,7 +32,6 @@ from test_uploads import photo
 pytestmark = pytest.mark.browser
 
 ZONE = ZoneInfo("Africa/Bamako")
-EDITOR_PAGES = ("issues", "issue-edit", "issue-preview", "issue-send", "issue-remove", "issue-conflict")
 
 
 @pytest.fixture
@@ -296,7 +292,8 @@ def test_a_file_edited_on_disk_while_open_is_not_overwritten_and_she_chooses(bro
     check(page, "issue-remove", axe_source, checked)
     page.get_by_role("link", name="Retour").click()
     assert (ws.issues / "2023-07/news/01-bamako.md").exists()
-    assert errors == []
+    # The conflict page answers 409 (the save did not all go through), which the console notes; nothing else.
+    assert [e for e in errors if "status of 409" not in e] == []
 
 
 def test_the_editor_works_without_javascript(browser, workspace):
@@ -318,10 +315,11 @@ def test_the_toolbar_formats_the_selection(browser, workspace):
     page = browser.new_context(viewport=DESKTOP, locale="fr-FR").new_page()
     sign_in(page, ws.url, "redaction@imrap-mali.org")
     page.goto(f"{ws.url}/admin/issues/2022-08")
-    area = page.locator("#block-01-tombouctou fieldset").first.get_by_label("Texte de la nouvelle")
+    fields = page.locator("#block-01-tombouctou fieldset").first
+    area = fields.get_by_label("Texte de la nouvelle")
     area.fill("paix durable\nrégion")
     area.evaluate("a => a.setSelectionRange(0, 4)")
-    toolbar = page.get_by_role("toolbar", name="Mise en forme").first
+    toolbar = fields.get_by_role("toolbar", name="Mise en forme")
     toolbar.get_by_role("button", name="Gras").click()
     assert area.input_value() == "**paix** durable\nrégion"
     area.evaluate("a => a.setSelectionRange(a.value.indexOf('région'), a.value.length)")

@@ -17,20 +17,20 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bulletin import i18n
 from bulletin.content import ImageRole, Problem, read_issue
-from bulletin.content.form import (BODY, FACTS, IMAGE_KEYS, SOURCE, TEXT_KEYS, Conflict, FileFields, IssueForm,
+from bulletin.content.form import (BODY, FACTS, IMAGE_KEYS, SOURCE, TEXT_KEYS, Conflict, IssueForm,
                                    Submission, block_files, field_name, moved, new_block_name, overlay, plan,
                                    read_form, renames, version_of)
 from bulletin.content.loader import IMAGES_DIR, NEWS_DIR
 from bulletin.content.starter import create_issue
 from bulletin.content.uploads import UploadRefused, prepare
 from bulletin.errors import BulletinError, ContentError
-from bulletin.render.build import local_copy, preview_values
+from bulletin.render.build import local_copy
 from bulletin.render.check import CheckReport, EditionWeight, check_issue
 from bulletin.render.images import ROLE_WIDTHS, publish_image, width_for
 from bulletin.render.pipeline import TEMPLATES_DIR, render_edition
@@ -89,7 +89,8 @@ class ImageFile:
     served: int | None
     #: the files that show it
     used_by: tuple[str, ...]
-    problem: str = ""
+    #: why it cannot be sent to readers (not an image, too large), if so
+    problem: i18n.Message | None = None
 
 
 @dataclass
@@ -200,12 +201,13 @@ def _images(cfg, folder: Path) -> list[ImageFile]:
     for path in sorted(images.iterdir() if images.is_dir() else ()):
         if not path.is_file() or path.name.startswith("."):
             continue
-        served, problem = None, ""
+        served, problem = None, None
         if path.name in used:
             try:
                 served = len(publish_image(folder, path.name, width=width_for(tuple(roles[path.name])))[0])
             except BulletinError as e:
-                problem = str(e.what)
+                problem = e.what if isinstance(e.what, i18n.Message) else i18n.Message("editor.image.unusable",
+                                                                                         reason=str(e.what))
         out.append(ImageFile(path.name, path.stat().st_size, served, tuple(used.get(path.name, ())), problem))
     return out
 
@@ -533,11 +535,6 @@ def _diff(changes: Iterable[tuple[str, str | None, str | None]]) -> str:
 
 def _cut(text: str) -> str:
     return text if len(text) <= DIFF_LIMIT else text[:DIFF_LIMIT] + "\n[…]\n"
-
-
-def untouched(submission: Mapping[str, Sequence[str]]) -> bool:
-    """Whether a submission carries no field of any file (a button alone)."""
-    return not any("|" in k and not k.startswith("version|") for k in submission)
 
 
 __all__ = ["open_issue", "save", "resolve", "add_block", "move_block", "remove_block", "preview", "preview_image",

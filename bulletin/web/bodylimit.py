@@ -42,18 +42,20 @@ class BodyLimit:
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             if declared <= DRAIN_MAX:
-                await _drain(receive)
+                await _drain(receive, 0)
             await self._answer(scope, receive, send, declared)
             return
         received = 0
         over = False
         started = False
+        finished = False
 
         async def counted() -> Message:
-            nonlocal received, over
+            nonlocal received, over, finished
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                finished = not message.get("more_body", False)
                 if received > limit:
                     over = True
                     raise _TooLarge()
@@ -74,6 +76,8 @@ class BodyLimit:
             if not over:
                 raise
         if over and not started:
+            if not finished:
+                await _drain(receive, received)
             await self._answer(scope, receive, send, received)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
@@ -94,8 +98,9 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _drain(receive: Receive) -> None:
-    total = 0
+async def _drain(receive: Receive, total: int) -> None:
+    """Read and drop the rest of the body: a server that closes a connection with unread data resets it, and
+    the browser may lose the answer."""
     while total <= DRAIN_MAX:
         message = await receive()
         if message["type"] != "http.request":

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
+import html
 import re
 from zoneinfo import ZoneInfo
 
@@ -109,8 +111,6 @@ def _editor(request: Request, slug: str, *, status: int = 200, submission=None, 
 
 def _stamp(ev) -> str:
     """A short token of the files' versions: the preview frames' address changes when a file does."""
-    import hashlib
-
     return hashlib.sha256("".join(f.version for f in ev.form.files()).encode()).hexdigest()[:12]
 
 
@@ -260,12 +260,12 @@ def preview_frame(request: Request, slug: str, lang: str):
         shown = _preview(cfg, slug, lang)
     except InputRefused as e:
         return _missing(request, e)
-    except BulletinError as e:
-        return Response(f"<!doctype html><meta charset=utf-8><p>{_escape(str(e))}</p>", status_code=409,
+    except BulletinError as e:  # it stopped building since the page was shown (the page says why)
+        return Response(f"<!doctype html><meta charset=utf-8><p>{html.escape(str(e))}</p>", status_code=409,
                         media_type="text/html; charset=utf-8", headers=PREVIEW_HEADERS)
     # Links open outside the frame (the sandbox lets them open a new tab, nothing else).
-    html = shown.html.replace("<head>", '<head><base target="_blank">', 1)
-    return Response(html, media_type="text/html; charset=utf-8", headers=PREVIEW_HEADERS)
+    email = shown.html.replace("<head>", '<head><base target="_blank">', 1)
+    return Response(email, media_type="text/html; charset=utf-8", headers=PREVIEW_HEADERS)
 
 
 @page("/issues/{slug}/images/{image}", role=Role.EDITOR)
@@ -280,10 +280,6 @@ def preview_image(request: Request, slug: str, image: str):
                                                           "X-Content-Type-Options": "nosniff"})
 
 
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
 
 
 # -- test send, approval, schedule -----------------------------------------------------------------------------
