@@ -98,6 +98,8 @@ def test_the_list_shows_each_issue_with_its_state_check_and_weight(ws):
     assert "aucune erreur" in cells["2023-07"] and "64 Ko" in cells["2023-07"]
     assert "1 erreur" in cells["2022-08"]
     assert "Bulletin d&#39;information de l&#39;IMRAP — juillet 2023" in page.text
+    english = editor_of(ws).get("/admin/issues", headers={"Accept-Language": "en"}).text
+    assert "<h2 id=\"all-title\">Every issue</h2>" in english and "no errors" in english and "1 error" in english
 
 
 def test_a_new_issue_is_what_bulletin_new_makes(ws, tmp_path):
