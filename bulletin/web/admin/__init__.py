@@ -41,7 +41,11 @@ How to add a page (the lists, subscribers, imports and issue pages are built thi
 6. Words. Every word goes through the catalogue: `t(KEY)` in templates (`t("admin.nav.sends")`), keys added to both
    bulletin/locale/fr and en .po files, sorted. Dates and numbers through `f.when(...)` and `f.num(...)`.
 7. Tests: the browser tests (tests/test_admin_browser.py) show how to sign in, take screenshots at 375 and
-   1280 px and run axe-core on a page; add the new pages to `PAGES_TO_CHECK` there.
+   1280 px and run axe-core on a page; add the new pages to `PAGES_TO_CHECK` there (or run `check` on them
+   in a browser test of their own, as tests/test_editor_browser.py does for the issue pages).
+8. Files. FastAPI reads a form, files and all, before any handler runs: a page that takes files declares its
+   cap in `install` below (web/bodylimit.py, as /admin/issues does with `[web].upload_max_mb`), so a body over
+   it is refused before it is read.
 """
 
 from __future__ import annotations
