@@ -163,7 +163,7 @@ def test_an_editor_writes_checks_previews_tests_and_approves_and_the_issue_goes(
     assert page.locator("h1").inner_text() == f"Aperçu du numéro {slug}"
     frame = page.frame_locator(".frame.phone iframe")
     frame.get_by_text("Mopti : le marché reconstruit rouvre ses portes").first.wait_for()
-    preview = next(f for f in page.frames if "/preview/fr" in f.url)
+    preview = page.locator(".frame.phone iframe").element_handle().content_frame()
     preview.wait_for_function("() => [...document.images].every(i => i.complete)")
     shown = _images_load(preview)
     assert any(src.endswith("/images/img-2041.jpg") for src, _ in shown)
