@@ -83,11 +83,13 @@ def test_the_cron_job_fires_when_the_schedule_says(make_config, zone, day):
 def test_a_bad_schedule_is_refused_at_load_naming_the_key(tmp_path, capsys, body, message):
     path = tmp_path / "bulletin.toml"
     path.write_text(f"[schedule]\n{body}\n", encoding="utf-8")
+    key = message.split("].", 1)[1].split(" ")[0].rstrip(":")
+    line = 2 if body.startswith(key) else 1  # the key's line, or the section's for a key that is missing
     with pytest.raises(ConfigError) as e:
         config_mod.load(path)
-    assert str(e.value).startswith(f"{path}: {message}")
+    assert str(e.value).startswith(f"{path}:{line}: {message}")
     assert main(["--config", str(path), "status"]) == 1
-    assert capsys.readouterr().err.startswith(f"error: {path}: {message}")
+    assert capsys.readouterr().err.startswith(f"error: {path}:{line}: {message}")
 
 
 def test_a_bad_schedule_is_refused_in_the_terminal_s_language(tmp_path, capsys, monkeypatch):
@@ -96,7 +98,7 @@ def test_a_bad_schedule_is_refused_in_the_terminal_s_language(tmp_path, capsys, 
     monkeypatch.setenv("LANG", "fr_ML.UTF-8")
     assert main(["--config", str(path), "status"]) == 1
     assert capsys.readouterr().err == (
-        f"error: {path}: [schedule].day doit être une date de 1 à 28 ou un jour de la semaine dans le mois, comme "
+        f"error: {path}:2: [schedule].day doit être une date de 1 à 28 ou un jour de la semaine dans le mois, comme "
         "\"first tuesday\" (\u00ab\u00a0premier mardi\u00a0\u00bb) ou \"last friday\" (\u00ab\u00a0dernier vendredi\u00a0\u00bb), "
         "et non '31'\n")
 

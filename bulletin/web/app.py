@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from bulletin.config import Config
 from bulletin.errors import NotFoundError, TokenError
 from bulletin.web import admin, archive, icons, media, subscribe, unsubscribe
+from bulletin.web.security import SecurityHeaders, shipped_styles
 from bulletin.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ def create_app(cfg: Config) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     def bad_request(request: Request, exc: RequestValidationError):
-        return _error_page(request, 400, "error.not_found.title", "error.not_found")
+        # A path no record can have (an id too large for the database, a word for a number) names nothing.
+        in_path = exc.errors() and all(e.get("loc", ("",))[0] == "path" for e in exc.errors())
+        return _error_page(request, 404 if in_path else 400, "error.not_found.title", "error.not_found")
 
     @app.get("/healthz")
     def healthz():
@@ -64,4 +67,6 @@ def create_app(cfg: Config) -> FastAPI:
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return {"status": "ok"}
 
+    # Security headers on every response: pages, images, errors, and the routes added later (web/security.py).
+    app.add_middleware(SecurityHeaders, form_action=cfg.web.base_url, styles=shipped_styles())
     return app
