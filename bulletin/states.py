@@ -35,6 +35,18 @@ class SendState(StrEnum):
     CANCELLED = "cancelled"
 
 
+class IssueState(StrEnum):
+    """Where an issue folder stands on its way to readers, as the workspace lists it (read, not stored)."""
+
+    DRAFT = "draft"
+    APPROVED = "approved"
+    #: approved, then edited: it must be approved again before the monthly schedule sends it
+    CHANGED = "changed"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+
+
 class DeliveryStatus(StrEnum):
     """One recipient of one send: claimed, sent, then marked."""
 

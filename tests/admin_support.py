@@ -4,10 +4,13 @@ accounts, a signed-in HTTP client, and sample values for every path parameter of
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -21,7 +24,9 @@ CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 
 #: A value for each path parameter of the /admin routes, so the walking tests can reach every route.
 #: A page with a new parameter adds it here (the walk fails with its name otherwise).
-SAMPLE_PARAMS = {"send_id": "send", "user_id": "user", "name": "admin.css"}
+SAMPLE_PARAMS = {"send_id": "send", "user_id": "user", "name": "admin.css", "slug": "issue", "block": "block",
+                 "lang": "lang", "image": "image"}
+REPO = Path(__file__).resolve().parent.parent
 
 
 class Clock:
@@ -102,11 +107,22 @@ def seed_workspace(ws: Workspace) -> dict[str, str]:
         assert s.scalar(select(Send.state).where(Send.id == sample.send)) == "done"
     admin = ws.add_user("admin@imrap-mali.org", "admin")
     editor = ws.add_user("redaction@imrap-mali.org", "editor")
-    return {"send": str(scheduled), "user": str(editor.id), "admin": str(admin.id), "admin.css": "admin.css"}
+    issues = ws.site.cfg.resolve_path(ws.site.cfg.web.issues_dir)
+    if not (issues / "2023-07").exists():  # the issue pages' sample: a copy of the bilingual sample issue
+        shutil.copytree(REPO / "issues" / "2023-07", issues / "2023-07")
+    return {"send": str(scheduled), "user": str(editor.id), "admin": str(admin.id), "admin.css": "admin.css",
+            "issue": "2023-07", "block": "01-bamako", "lang": "fr", "image": "directeur.png"}
+
+
+def folder_state(folder: Path) -> dict[str, str]:
+    """Every file under `folder` with the SHA-256 of its bytes."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def snapshot(ws: Workspace) -> dict:
-    """Everything a refused request could have changed: accounts, sessions, the audit log, sends, deliveries."""
+    """Everything a refused request could have changed: accounts, sessions, the audit log, sends, deliveries,
+    and the files of the issue folders."""
     from sqlalchemy import func, select
 
     from bulletin.store import db
@@ -121,6 +137,7 @@ def snapshot(ws: Workspace) -> dict:
             "sends": s.execute(select(Send.id, Send.state, Send.finished_at).order_by(Send.id)).all(),
             "deliveries": s.execute(select(Delivery.id, Delivery.status, Delivery.next_attempt_at)
                                     .order_by(Delivery.id)).all(),
+            "issues": folder_state(ws.site.cfg.resolve_path(ws.site.cfg.web.issues_dir)),
         }
 
 
@@ -132,3 +149,63 @@ def concrete(path: str, params: dict[str, str]) -> str:
             raise AssertionError(f"no sample value for {{{name}}}: add it to SAMPLE_PARAMS in tests/admin_support.py")
         return params[SAMPLE_PARAMS[name]]
     return re.sub(r"\{(\w+)(?::\w+)?\}", value, path)
+
+
+class _FormReader:
+    """The fields a browser sends for one form of a page, in order (what `page.click(submit)` would post)."""
+
+    def __init__(self, form_id: str):
+        from html.parser import HTMLParser
+
+        reader = self
+
+        class Parser(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                reader.start(tag, dict(attrs))
+
+            def handle_startendtag(self, tag, attrs):
+                reader.start(tag, dict(attrs))
+
+            def handle_endtag(self, tag):
+                reader.end(tag)
+
+            def handle_data(self, data):
+                reader.data(data)
+
+        self.parser = Parser(convert_charrefs=True)
+        self.form_id = form_id
+        self.inside = False
+        self.fields: list[tuple[str, str]] = []
+        self.area: list | None = None
+
+    def start(self, tag, attrs):
+        if tag == "form":
+            self.inside = attrs.get("id") == self.form_id
+        if not self.inside or "disabled" in attrs:
+            return
+        name = attrs.get("name")
+        if tag == "input" and name:
+            kind = attrs.get("type", "text")
+            if kind in ("submit", "file", "button") or (kind in ("checkbox", "radio") and "checked" not in attrs):
+                return
+            self.fields.append((name, attrs.get("value", "")))
+        elif tag == "textarea" and name:
+            self.area = [name, ""]
+
+    def data(self, text):
+        if self.area is not None:
+            self.area[1] += text
+
+    def end(self, tag):
+        if tag == "form":
+            self.inside = False
+        if tag == "textarea" and self.area is not None:
+            name, value = self.area
+            self.fields.append((name, value[1:] if value.startswith("\n") else value))  # as HTML parsing drops it
+            self.area = None
+
+
+def form_fields(html: str, form_id: str) -> list[tuple[str, str]]:
+    reader = _FormReader(form_id)
+    reader.parser.feed(html)
+    return reader.fields

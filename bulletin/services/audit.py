@@ -30,6 +30,13 @@ class Action(StrEnum):
     SEND_SCHEDULE = "send.schedule"
     SEND_CANCEL = "send.cancel"
     SEND_RESUME = "send.resume"
+    ISSUE_CREATE = "issue.create"
+    ISSUE_SAVE = "issue.save"
+    ISSUE_BLOCK_ADD = "issue.block.add"
+    ISSUE_BLOCK_MOVE = "issue.block.move"
+    ISSUE_BLOCK_REMOVE = "issue.block.remove"
+    ISSUE_TEST_SEND = "issue.test_send"
+    ISSUE_APPROVE = "issue.approve"
 
 
 @dataclass(frozen=True)

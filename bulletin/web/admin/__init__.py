@@ -41,7 +41,11 @@ How to add a page (the lists, subscribers, imports and issue pages are built thi
 6. Words. Every word goes through the catalogue: `t(KEY)` in templates (`t("admin.nav.sends")`), keys added to both
    bulletin/locale/fr and en .po files, sorted. Dates and numbers through `f.when(...)` and `f.num(...)`.
 7. Tests: the browser tests (tests/test_admin_browser.py) show how to sign in, take screenshots at 375 and
-   1280 px and run axe-core on a page; add the new pages to `PAGES_TO_CHECK` there.
+   1280 px and run axe-core on a page; add the new pages to `PAGES_TO_CHECK` there (or run `check` on them
+   in a browser test of their own, as tests/test_editor_browser.py does for the issue pages).
+8. Files. FastAPI reads a form, files and all, before any handler runs: a page that takes files declares its
+   cap in `install` below (web/bodylimit.py, as /admin/issues does with `[web].upload_max_mb`), so a body over
+   it is refused before it is read.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from bulletin.web.admin.access import Forbidden, SignInRequired, Workspace, rout
 from bulletin.web.admin.charts import bars_svg
 
 #: The modules that declare pages, imported with this package so that their routes are in the table.
-PAGES = ("login", "dashboard", "sends", "users", "audit")
+PAGES = ("login", "dashboard", "issues", "sends", "users", "audit")
 for _name in PAGES:
     importlib.import_module(f"bulletin.web.admin.{_name}")
 
@@ -71,6 +75,21 @@ def install(app: FastAPI) -> None:
     access.check_routes(app)
 
     from bulletin.web.admin.views import redirect, render, strings
+    from bulletin.web.bodylimit import BodyLimit
+
+    def too_large(request: Request, size: int):
+        from babel.numbers import format_decimal
+
+        t = strings(request)
+        mb = site.cfg.web.upload_max_mb
+        said = format_decimal(size / 1_000_000, format="#,##0.0", locale=t.language)
+        return render(request, "message.html", "admin.too_large.title", status=413, error=True,
+                      lines=[t("admin.too_large", size=said, limit=mb), t("admin.too_large.how")],
+                      back=request.url.path if request.url.path.startswith("/admin/issues/") else "/admin/issues")
+
+    # The issue editor takes photos: its forms are capped before FastAPI reads (and spools) them.
+    app.add_middleware(BodyLimit, prefix=f"{access.PREFIX}/issues", limit=lambda: site.cfg.web.upload_max_mb * 1_000_000,
+                       too_large=too_large)
 
     @app.exception_handler(SignInRequired)
     def sign_in_first(request: Request, exc: SignInRequired):

@@ -1,0 +1,110 @@
+"""A cap on what a request may send, applied before anything reads it.
+
+FastAPI parses a form (and spools its files to disk) before any dependency or handler runs, so a limit checked
+in a handler comes too late: a 2 GB upload would be written to /tmp first. This ASGI middleware counts the
+bytes as they arrive and answers 413 as soon as the declared length, or the bytes received, pass the cap. A body
+declared too large is read and dropped (up to `DRAIN_MAX`) before the answer, so that the browser, still
+sending, shows the page instead of a reset connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: Beyond this a body declared too large is not read at all: the connection is closed after the answer.
+DRAIN_MAX = 256 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuse POST bodies over `limit` bytes on paths under `prefix`; `too_large(request, size)` is the answer."""
+
+    def __init__(self, app: ASGIApp, *, prefix: str, limit: Callable[[], int],
+                 too_large: Callable[[Request, int], Response | Awaitable[Response]]):
+        self.app = app
+        self.prefix = prefix
+        self.limit = limit
+        self.too_large = too_large
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS") \
+                or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit()
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            if declared <= DRAIN_MAX:
+                await _drain(receive, 0)
+            await self._answer(scope, receive, send, declared)
+            return
+        received = 0
+        over = False
+        started = False
+        finished = False
+
+        async def counted() -> Message:
+            nonlocal received, over, finished
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                finished = not message.get("more_body", False)
+                if received > limit:
+                    over = True
+                    raise _TooLarge()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if over:  # whatever the app answers to a body cut short, the answer is ours
+                return
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded_send)
+        except _TooLarge:
+            pass
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            if not finished:
+                await _drain(receive, received)
+            await self._answer(scope, receive, send, received)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+        response = self.too_large(Request(scope), size)
+        if not isinstance(response, Response):
+            response = await response
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _drain(receive: Receive, total: int) -> None:
+    """Read and drop the rest of the body: a server that closes a connection with unread data resets it, and
+    the browser may lose the answer."""
+    while total <= DRAIN_MAX:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        total += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
