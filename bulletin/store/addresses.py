@@ -13,7 +13,7 @@ from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_AT
 
 from bulletin.errors import InvalidAddress
 
-__all__ = ["InvalidAddress", "normalise_email", "normalise_language", "plain"]
+__all__ = ["InvalidAddress", "normalise_email", "normalise_language", "plain", "search_key"]
 
 _MAILBOX_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
 
@@ -25,6 +25,13 @@ def plain(text: str) -> str:
     for sep in "-_.:*'’/":
         out = out.replace(sep, " ")
     return " ".join(out.split())
+
+
+def search_key(text: str) -> str:
+    """How a name or address is searched: lower-case, accents folded, spaces collapsed, punctuation kept
+    ("Traoré" is found by "traore", "N'Diaye" by "n'diaye" and "diaye")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split())
 
 
 def normalise_email(raw: str) -> str:

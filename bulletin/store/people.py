@@ -1,0 +1,255 @@
+"""The store's side of the workspace's people: finding them by address or name, reading a person's whole
+history, anonymising an erased person, and the keyed hashes of erased addresses.
+
+Searching. A query matches people whose address or name (both lower-case, accents folded) contains it. Each
+database answers it its own way (migration 0004 made the index):
+- SQLite: an FTS5 trigram table gives the ids matching a query of three characters or more, plus the rows not
+  indexed yet (`subscriber_search_pending`), read directly. When the query matches more than
+  `DENSE` people, the rows are read in address order instead and the first page is met within a few hundred.
+- PostgreSQL: `LIKE '%query%'` on both columns, which the pg_trgm GIN indexes answer; the planner chooses.
+- Without the index (an SQLite built without FTS5, a PostgreSQL where pg_trgm could not be installed): the same
+  LIKE reads the table, about 20 ms for 100,000 people on a laptop.
+Pages go in address order, a page starting after the last address of the one before (keyset pagination).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Select, and_, column, exists, func, or_, select, table, text, update
+from sqlalchemy.orm import Session, aliased
+
+from bulletin.states import SubscriberStatus, SubscriptionStatus
+from bulletin.store.models import (
+    Delivery,
+    ErasedAddress,
+    Event,
+    MailingList,
+    Send,
+    Subscriber,
+    Subscription,
+    utcnow,
+)
+
+#: A query matching more people than this is answered by reading the rows in address order (it is common
+#: enough that a page fills quickly), not by fetching every match from the index.
+DENSE = 2000
+#: The shortest query the trigram index answers (shorter ones read the rows).
+TRIGRAM = 3
+#: SQLite's rows waiting to be indexed (migration 0004).
+PENDING = table("subscriber_search_pending", column("id"))
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What the subscriber list shows: `query` (already folded: store/addresses.search_key), people on the list
+    `list_id`, in `status` (a subscription status, on that list or any; or a person's status: bounced,
+    complained, erased), speaking `language`."""
+
+    query: str = ""
+    list_id: int | None = None
+    status: str = ""
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class PersonLine:
+    id: int
+    email: str
+    name: str
+    language: str
+    status: SubscriberStatus
+    #: (list slug, subscription status) of each list they are or were on
+    lists: tuple[tuple[str, SubscriptionStatus], ...]
+
+
+def _has_fts(conn: Connection | Session) -> bool:
+    dialect = conn.dialect if isinstance(conn, Connection) else conn.get_bind().dialect
+    if dialect.name != "sqlite":
+        return False
+    return conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'subscriber_search'")).first() is not None
+
+
+def _fts_phrase(query: str) -> str:
+    return '"' + query.replace('"', '""') + '"'
+
+
+def _like(query: str):
+    return or_(Subscriber.email_key.contains(query, autoescape=True),
+               Subscriber.name_key.contains(query, autoescape=True))
+
+
+def _candidates(session: Session, query: str) -> list[int] | None:
+    """The ids of the people matching `query` from SQLite's trigram index and its pending rows; None when the
+    index cannot answer (no index, a short query) or the query is common (more than DENSE matches)."""
+    if len(query) < TRIGRAM or not _has_fts(session):
+        return None
+    found = [r[0] for r in session.execute(
+        text("SELECT rowid FROM subscriber_search WHERE subscriber_search MATCH :q LIMIT :n"),
+        {"q": _fts_phrase(query), "n": DENSE + 1})]
+    if len(found) > DENSE:
+        return None
+    pending = session.scalars(select(Subscriber.id).join(PENDING, PENDING.c.id == Subscriber.id).where(_like(query)))
+    return found + list(pending)
+
+
+def _on_list(list_id: int | None, status: SubscriptionStatus | None = None):
+    sub = select(Subscription.subscriber_id).where(Subscription.subscriber_id == Subscriber.id)
+    if list_id is not None:
+        sub = sub.where(Subscription.list_id == list_id)
+    if status is not None:
+        sub = sub.where(Subscription.status == status)
+    return exists(sub)
+
+
+def _where(session: Session, f: Filter) -> list:
+    conditions = []
+    if f.query:
+        ids = _candidates(session, f.query)
+        conditions.append(Subscriber.id.in_(ids) if ids is not None else _like(f.query))
+    if f.language:
+        conditions.append(Subscriber.language == f.language)
+    statuses = {s.value for s in SubscriptionStatus}
+    if f.status == SubscriptionStatus.BOUNCED:
+        # Bounced on the list (or any), or bounced as a person (then on the list, if one is chosen).
+        person = Subscriber.status == SubscriberStatus.BOUNCED
+        conditions.append(or_(_on_list(f.list_id, SubscriptionStatus.BOUNCED),
+                              and_(person, _on_list(f.list_id)) if f.list_id is not None else person))
+    elif f.status in statuses:
+        conditions.append(_on_list(f.list_id, SubscriptionStatus(f.status)))
+    else:
+        if f.status in {s.value for s in SubscriberStatus}:
+            conditions.append(Subscriber.status == f.status)
+        if f.list_id is not None:
+            conditions.append(_on_list(f.list_id))
+    return conditions
+
+
+def search(session: Session, f: Filter, *, after: str | None = None, limit: int = 50) -> list[PersonLine]:
+    """The people matching `f` in address order, `limit` of them, after the address `after` (the last of the
+    page before)."""
+    query: Select = select(Subscriber).where(*_where(session, f)).order_by(Subscriber.email_key).limit(limit)
+    if after:
+        query = query.where(Subscriber.email_key > after)
+    people = session.scalars(query).all()
+    lists: dict[int, list[tuple[str, SubscriptionStatus]]] = {p.id: [] for p in people}
+    if people:
+        for sid, slug, status in session.execute(
+            select(Subscription.subscriber_id, MailingList.slug, Subscription.status)
+            .join(MailingList, MailingList.id == Subscription.list_id)
+            .where(Subscription.subscriber_id.in_(list(lists))).order_by(MailingList.slug)
+        ):
+            lists[sid].append((slug, SubscriptionStatus(status)))
+    return [PersonLine(p.id, p.email, p.name, p.language, SubscriberStatus(p.status), tuple(lists[p.id]))
+            for p in people]
+
+
+def index_pending(conn: Connection) -> None:
+    """Move the rows waiting for SQLite's search index into it, in one statement (see migration 0004)."""
+    if not _has_fts(conn):
+        return
+    conn.execute(text(
+        "INSERT INTO subscriber_search (rowid, email_key, name_key) SELECT s.id, s.email_key, s.name_key "
+        "FROM subscriber_search_pending p JOIN subscribers s ON s.id = p.id"))
+    conn.execute(text("DELETE FROM subscriber_search_pending"))
+
+
+# -- one person ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MembershipLine:
+    list_id: int
+    slug: str
+    name: str
+    archived: bool
+    status: SubscriptionStatus
+    source: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class EventLine:
+    id: int
+    at: dt.datetime
+    kind: str
+    list_slug: str | None
+    send_id: int | None
+    issue: str | None
+    detail: str
+    source: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class DeliveryLine:
+    send_id: int
+    issue: str
+    list_slug: str
+    status: str
+    attempts: int
+    sent_at: dt.datetime | None
+    last_error: str | None
+    started_at: dt.datetime | None
+
+
+def person(session: Session, subscriber_id: int, *, lock: bool = False) -> Subscriber | None:
+    query = select(Subscriber).where(Subscriber.id == subscriber_id)
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def memberships(session: Session, subscriber_id: int) -> list[MembershipLine]:
+    return [MembershipLine(ml.id, ml.slug, ml.name, ml.archived_at is not None, SubscriptionStatus(sub.status),
+                           sub.source, sub.created_at, sub.updated_at)
+            for ml, sub in session.execute(
+                select(MailingList, Subscription).join(Subscription, Subscription.list_id == MailingList.id)
+                .where(Subscription.subscriber_id == subscriber_id).order_by(MailingList.slug))]
+
+
+def events(session: Session, subscriber_id: int) -> list[EventLine]:
+    """Everything that happened to the person, newest first, with the list and the send it came with."""
+    ml = aliased(MailingList)
+    return [EventLine(e.id, e.at, str(e.kind), slug, e.send_id, issue, e.detail, e.source, e.ip)
+            for e, slug, issue in session.execute(
+                select(Event, ml.slug, Send.issue_slug).outerjoin(ml, ml.id == Event.list_id)
+                .outerjoin(Send, Send.id == Event.send_id)
+                .where(Event.subscriber_id == subscriber_id).order_by(Event.at.desc(), Event.id.desc()))]
+
+
+def deliveries(session: Session, subscriber_id: int) -> list[DeliveryLine]:
+    """Each send that was for the person, newest first, with what became of their copy."""
+    return [DeliveryLine(d.send_id, issue, slug, str(d.status), d.attempts, d.sent_at, d.last_error, started)
+            for d, issue, slug, started in session.execute(
+                select(Delivery, Send.issue_slug, MailingList.slug, Send.started_at)
+                .join(Send, Send.id == Delivery.send_id).join(MailingList, MailingList.id == Send.list_id)
+                .where(Delivery.subscriber_id == subscriber_id).order_by(Delivery.send_id.desc()))]
+
+
+def anonymise(session: Session, subscriber_id: int, placeholder: str, *, now: dt.datetime) -> None:
+    """Remove what says who the person was: address, name, attributes (the row, its language and its history's
+    kinds and dates stay, so counts survive); the address in their deliveries, server replies and IP addresses."""
+    p = session.get(Subscriber, subscriber_id)
+    p.email, p.email_key, p.name, p.attributes = placeholder, placeholder, "", {}
+    p.status, p.updated_at = SubscriberStatus.ERASED, now
+    session.execute(update(Event).where(Event.subscriber_id == subscriber_id).values(detail="", ip=""))
+    session.execute(update(Delivery).where(Delivery.subscriber_id == subscriber_id)
+                    .values(email=placeholder, last_error=None))
+    session.flush()
+
+
+def remember_erased(session: Session, digest: str, *, now: dt.datetime | None = None) -> None:
+    if session.get(ErasedAddress, digest) is None:
+        session.add(ErasedAddress(digest=digest, erased_at=now or utcnow()))
+        session.flush()
+
+
+def erased(session: Session, digests: list[str]) -> set[str]:
+    """Those of `digests` that name an erased address."""
+    if not digests:
+        return set()
+    return set(session.scalars(select(ErasedAddress.digest).where(ErasedAddress.digest.in_(digests))))
+
+
+def count_people(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Subscriber))
