@@ -108,8 +108,9 @@ def upgrade() -> None:
         conn.execute(subscribers.update().where(subscribers.c.id == sa.bindparam("i"))
                      .values(name_key=sa.bindparam("k")), [{"i": i, "k": _name_key(n)} for i, n in rows])
         last = rows[-1][0]
-    op.create_index("ix_subscriptions_created_at", "subscriptions", ["created_at"], unique=False)
-    op.create_index("ix_subscriptions_updated_at", "subscriptions", ["updated_at"], unique=False)
+    op.create_index("ix_subscriptions_status_created", "subscriptions", ["status", "created_at"], unique=False)
+    op.create_index("ix_subscriptions_status_updated", "subscriptions", ["status", "updated_at", "created_at"],
+                    unique=False)
     op.create_table(
         "erased_addresses",
         sa.Column("digest", sa.String(length=64), nullable=False),
@@ -159,8 +160,8 @@ def downgrade() -> None:
     op.drop_index("ix_import_jobs_state", table_name="import_jobs")
     op.drop_table("import_jobs")
     op.drop_table("erased_addresses")
-    op.drop_index("ix_subscriptions_updated_at", table_name="subscriptions")
-    op.drop_index("ix_subscriptions_created_at", table_name="subscriptions")
+    op.drop_index("ix_subscriptions_status_updated", table_name="subscriptions")
+    op.drop_index("ix_subscriptions_status_created", table_name="subscriptions")
     with op.batch_alter_table("subscribers") as batch:
         batch.drop_column("name_key")
     with op.batch_alter_table("events") as batch:
