@@ -30,6 +30,20 @@ class Action(StrEnum):
     SEND_SCHEDULE = "send.schedule"
     SEND_CANCEL = "send.cancel"
     SEND_RESUME = "send.resume"
+    LIST_ADD = "list.add"
+    LIST_EDIT = "list.edit"
+    LIST_ARCHIVE = "list.archive"
+    LIST_RESTORE = "list.restore"
+    LIST_EXPORT = "list.export"
+    SUBSCRIBER_ADD = "subscriber.add"
+    SUBSCRIBER_EDIT = "subscriber.edit"
+    SUBSCRIBER_UNSUBSCRIBE = "subscriber.unsubscribe"
+    SUBSCRIBER_INVITE = "subscriber.invite"
+    SUBSCRIBER_EXPORT = "subscriber.export"
+    SUBSCRIBER_ERASE = "subscriber.erase"
+    IMPORT_UPLOAD = "import.upload"
+    IMPORT_CONFIRM = "import.confirm"
+    IMPORT_ABANDON = "import.abandon"
 
 
 @dataclass(frozen=True)

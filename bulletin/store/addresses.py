@@ -12,6 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
 from bulletin.errors import InvalidAddress
+from bulletin.i18n import Message
 
 __all__ = ["InvalidAddress", "normalise_email", "normalise_language", "plain", "search_key"]
 
@@ -45,16 +46,16 @@ def normalise_email(raw: str) -> str:
     if "<" in value and value.endswith(">"):
         value = parseaddr(value)[1] or value
     if not value:
-        raise InvalidAddress("no email address")
+        raise InvalidAddress(Message("address.missing"))
     if "\n" in value or "\r" in value:
-        raise InvalidAddress("the address runs over several lines (a quote is not closed?)")
+        raise InvalidAddress(Message("address.multiline"))
     fast = _plain_ascii(value)
     if fast is not None:
         return fast
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as e:
-        raise InvalidAddress(f"not a valid email address: {e}") from None
+        raise InvalidAddress(Message("address.invalid", reason=str(e))) from None
 
 
 @lru_cache(maxsize=4096)

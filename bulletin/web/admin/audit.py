@@ -16,7 +16,7 @@ from bulletin.web.admin.access import page, workspace
 from bulletin.web.admin.views import render
 
 #: The kinds of object entries name, for the filter menu (pages that follow add theirs).
-OBJECT_TYPES = ("user", "send")
+OBJECT_TYPES = ("user", "send", "list", "subscriber", "import")
 
 
 def _day(value: str, zone: ZoneInfo) -> dt.datetime | None:
