@@ -110,6 +110,11 @@ def restore_list(uow: UnitOfWork, slug: str, *, actor: Actor, now: dt.datetime) 
     return _summary(ml)
 
 
+def exported(uow: UnitOfWork, slug: str, rows: int, *, actor: Actor, now: dt.datetime) -> None:
+    """Record that an admin downloaded the list (its people's addresses left the server)."""
+    audit.record(uow, actor, Action.LIST_EXPORT, object_type="list", object_id=slug, detail=f"{rows} rows", now=now)
+
+
 def list_summaries(uow: UnitOfWork, *, languages: bool = False) -> list[ListSummary]:
     """Every list with its counts by status (and by language, `languages`), by slug."""
     by_language = queries.list_languages(uow.session) if languages else {}

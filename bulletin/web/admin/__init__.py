@@ -51,12 +51,14 @@ import importlib
 from fastapi import FastAPI, Request
 
 from bulletin.services.accounts import SessionPolicy
+from bulletin.services.imports import ImportRunner
 from bulletin.web.admin import access
 from bulletin.web.admin.access import Forbidden, SignInRequired, Workspace, router
 from bulletin.web.admin.charts import bars_svg
+from bulletin.web.admin.limits import BodyLimit, limits
 
 #: The modules that declare pages, imported with this package so that their routes are in the table.
-PAGES = ("login", "dashboard", "sends", "users", "audit")
+PAGES = ("login", "dashboard", "sends", "lists", "subscribers", "imports", "users", "audit")
 for _name in PAGES:
     importlib.import_module(f"bulletin.web.admin.{_name}")
 
@@ -66,11 +68,20 @@ __all__ = ["install", "router", "bars_svg"]
 def install(app: FastAPI) -> None:
     """Add the workspace to the app: its routes, its state, and its answers to visitors who may not pass."""
     site = app.state.site
-    app.state.workspace = Workspace(site, SessionPolicy.for_config(site.cfg), site.cfg.signing_secret())
+    ws = Workspace(site, SessionPolicy.for_config(site.cfg), site.cfg.signing_secret())
+    ws.imports = ImportRunner(site.store, site.cfg, clock=lambda: ws.clock())
+    app.state.workspace = ws
     app.include_router(router)
     access.check_routes(app)
 
     from bulletin.web.admin.views import redirect, render, strings
+
+    def too_large(request: Request, cap: int):
+        t = strings(request)
+        return render(request, "message.html", "admin.too_large.title", status=413, error=True, back="/admin/",
+                      lines=[t("admin.too_large", max=f"{cap / (1 << 20):g}")])
+
+    app.add_middleware(BodyLimit, limit=limits(site.cfg.web.upload_max_mb << 20), refuse=too_large)
 
     @app.exception_handler(SignInRequired)
     def sign_in_first(request: Request, exc: SignInRequired):
