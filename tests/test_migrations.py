@@ -86,12 +86,13 @@ def test_a_database_made_before_the_state_checks_upgrades_with_its_rows(db_url):
     assert _rows(engine, "lists", ["description", "archived_at"]) == [("", None)]
     assert _rows(engine, "subscribers", ["name_key"]) == [("awa",)]
     assert _rows(engine, "events", ["ip"]) == [("",)]
+    assert _rows(engine, "subscriptions", ["added_by"]) == [("web",)]
     checks = {c["name"] for c in inspect(engine).get_check_constraints("subscriptions")}
     assert "ck_subscriptions_status" in checks
     with pytest.raises(IntegrityError):
         with engine.begin() as conn:
             conn.execute(text("UPDATE subscriptions SET status = 'subscribd'"))
-    assert _rows(engine, "subscriptions") == before["subscriptions"]
+    assert _rows(engine, "subscriptions", columns["subscriptions"]) == before["subscriptions"]
     engine.dispose()
 
 

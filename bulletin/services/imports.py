@@ -304,12 +304,12 @@ class ImportRunner:
         last = [0.0]
 
         def progress(done: int, _size: int) -> None:
-            if self.pause is not None:
-                self.pause(job_id)
             if show and time.monotonic() - last[0] >= PROGRESS_EVERY:
                 last[0] = time.monotonic()
                 with self.store.unit_of_work() as uow:
                     rows.progress(uow.session, job_id, done, now=self.clock())
+            if self.pause is not None:
+                self.pause(job_id)
 
         return progress
 

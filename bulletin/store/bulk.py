@@ -141,8 +141,8 @@ def insert_subscriptions(conn: Connection, list_id: int, rows: list[tuple[int, s
     if _pg(conn):
         conn.execute(
             text(
-                "INSERT INTO subscriptions (subscriber_id, list_id, status, source, created_at, updated_at)"
-                " SELECT i, :list_id, s, :source, :now, :now"
+                "INSERT INTO subscriptions (subscriber_id, list_id, status, source, added_by, created_at, updated_at)"
+                " SELECT i, :list_id, s, :source, :source, :now, :now"
                 " FROM unnest(CAST(:i AS integer[]), CAST(:s AS text[])) AS t(i, s)"
             ),
             {"list_id": list_id, "source": source, "now": now, "i": [i for i, _ in rows], "s": [s for _, s in rows]},
@@ -150,9 +150,9 @@ def insert_subscriptions(conn: Connection, list_id: int, rows: list[tuple[int, s
         return
     stamp = _stamp(conn, now)
     conn.exec_driver_sql(
-        "INSERT INTO subscriptions (subscriber_id, list_id, status, source, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [(i, list_id, status, source, stamp, stamp) for i, status in rows],
+        "INSERT INTO subscriptions (subscriber_id, list_id, status, source, added_by, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(i, list_id, status, source, source, stamp, stamp) for i, status in rows],
     )
 
 

@@ -165,6 +165,8 @@ class Subscription(Base):
                                                       default=SubscriptionStatus.SUBSCRIBED)
     #: where the subscription came from or was last changed: "import:FILE", "cli", "web", "unsubscribe:SEND"
     source: Mapped[str] = mapped_column(String(SOURCE_MAX), default="")
+    #: where it came from, kept when later changes rewrite `source`: how the person was added to the list
+    added_by: Mapped[str] = mapped_column(String(SOURCE_MAX), default="", server_default=text("''"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

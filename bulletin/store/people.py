@@ -164,7 +164,10 @@ class MembershipLine:
     name: str
     archived: bool
     status: SubscriptionStatus
+    #: where the last change came from
     source: str
+    #: how they were added to the list
+    added_by: str
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -201,7 +204,7 @@ def person(session: Session, subscriber_id: int, *, lock: bool = False) -> Subsc
 
 def memberships(session: Session, subscriber_id: int) -> list[MembershipLine]:
     return [MembershipLine(ml.id, ml.slug, ml.name, ml.archived_at is not None, SubscriptionStatus(sub.status),
-                           sub.source, sub.created_at, sub.updated_at)
+                           sub.source, sub.added_by, sub.created_at, sub.updated_at)
             for ml, sub in session.execute(
                 select(MailingList, Subscription).join(Subscription, Subscription.list_id == MailingList.id)
                 .where(Subscription.subscriber_id == subscriber_id).order_by(MailingList.slug))]

@@ -100,7 +100,7 @@ def set_subscription(session: Session, subscriber_id: int, list_id: int, status:
     sub = subscription(session, subscriber_id, list_id)
     if sub is None:
         sub = Subscription(subscriber_id=subscriber_id, list_id=list_id, status=status, source=source,
-                           created_at=now, updated_at=now)
+                           added_by=source, created_at=now, updated_at=now)
         session.add(sub)
     else:
         sub.status, sub.source, sub.updated_at = status, source, now

@@ -1,5 +1,6 @@
-"""lists and people in the workspace: list descriptions and archiving, searching people, erased addresses,
-the IP address of web confirmations and unsubscribes, import jobs, and the indexes of the subscriber chart
+"""lists and people in the workspace: list descriptions and archiving, searching people, how each person was
+added to a list, erased addresses, the IP address of web confirmations and unsubscribes, import jobs, and the
+indexes of the subscriber chart
 
 Revision ID: 0004_lists_and_people
 Revises: 0003_accounts
@@ -94,6 +95,10 @@ def upgrade() -> None:
     op.add_column("lists", sa.Column("description", sa.Text(), server_default=sa.text("''"), nullable=False))
     op.add_column("lists", sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("events", sa.Column("ip", sa.String(length=64), server_default=sa.text("''"), nullable=False))
+    op.add_column("subscriptions", sa.Column("added_by", sa.String(length=200), server_default=sa.text("''"),
+                                             nullable=False))
+    # The best knowledge of how each was added: where it last changed, which for most is where it came from.
+    conn.execute(sa.text("UPDATE subscriptions SET added_by = source"))
     op.add_column("subscribers", sa.Column("name_key", sa.String(length=NAME_KEY_MAX), server_default=sa.text("''"),
                                            nullable=False))
     subscribers = sa.table("subscribers", sa.column("id", sa.Integer), sa.column("name", sa.String),
@@ -164,6 +169,8 @@ def downgrade() -> None:
     op.drop_index("ix_subscriptions_status_created", table_name="subscriptions")
     with op.batch_alter_table("subscribers") as batch:
         batch.drop_column("name_key")
+    with op.batch_alter_table("subscriptions") as batch:
+        batch.drop_column("added_by")
     with op.batch_alter_table("events") as batch:
         batch.drop_column("ip")
     with op.batch_alter_table("lists") as batch:
