@@ -236,13 +236,13 @@ def ask_confirm(uow: UnitOfWork, job_id: int, *, now: dt.datetime) -> Job:
 def abandon(uow: UnitOfWork, cfg, job_id: int, *, actor: Actor, now: dt.datetime) -> Job:
     """Abandon a checked, failed or interrupted file: nothing is imported and the file is deleted."""
     job = get_job(uow, job_id, now=now)
-    found = rows.get(uow.session, job_id, lock=True)
+    stored_name = rows.get(uow.session, job_id, lock=True)[0].stored_name
     if not job.may_abandon or not rows.move(uow.session, job_id, (job.state,), ImportState.ABANDONED, now=now,
                                             finished_at=now, stored_name=""):
         raise InputRefused(Message("import.state.refused", state=Message(f"import.state.{job.state}")))
     audit.record(uow, actor, Action.IMPORT_ABANDON, object_type="import", object_id=job_id, detail=job.file_name,
                  now=now)
-    _forget_file(cfg, found[0].stored_name)
+    _forget_file(cfg, stored_name)
     return get_job(uow, job_id, now=now)
 
 
