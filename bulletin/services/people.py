@@ -153,7 +153,7 @@ def add(uow: UnitOfWork, cfg, email: str, list_slug: str, *, name: str = "", lan
             raise InputRefused(Message("people.language.unknown", language=language,
                                        known=", ".join(cfg.organisation.languages)), field="language")
     added = subscriptions.add_by_admin(uow, cfg, list_slug, address, name=name or None, language=lang,
-                                       source=source_of(actor))
+                                       source=source_of(actor), now=now)
     if added.outcome != "already":
         audit.record(uow, actor, Action.SUBSCRIBER_ADD, object_type="subscriber",
                      object_id=added.membership.subscriber_id, detail=f"{list_slug}: {added.outcome}", now=now)
@@ -166,7 +166,7 @@ def unsubscribe(uow: UnitOfWork, subscriber_id: int, list_slug: str | None, *, a
     p = _require(uow, subscriber_id)
     if list_slug and next((m for m in rows.memberships(uow.session, p.id) if m.slug == list_slug), None) is None:
         raise InputRefused(Message("people.not_on_list", list=list_slug), field="list")
-    done = subscriptions.unsubscribe_person(uow, p.id, list_slug or None, source=source_of(actor))
+    done = subscriptions.unsubscribe_person(uow, p.id, list_slug or None, source=source_of(actor), now=now)
     if done:
         audit.record(uow, actor, Action.SUBSCRIBER_UNSUBSCRIBE, object_type="subscriber", object_id=p.id,
                      detail=", ".join(done), now=now)
@@ -218,7 +218,7 @@ def erase(uow: UnitOfWork, cfg, subscriber_id: int, *, actor: Actor, now: dt.dat
     if p.status == SubscriberStatus.ERASED:
         raise InputRefused(Message("people.erased"))
     source = source_of(actor)
-    subscriptions.unsubscribe_person(uow, p.id, None, source=source, detail="erased")
+    subscriptions.unsubscribe_person(uow, p.id, None, source=source, detail="erased", now=now)
     forgotten.remember(uow, cfg, p.email, now=now)
     rows.anonymise(uow.session, p.id, f"erased-{p.id}@erased.invalid", now=now)
     queries.record_event(uow.session, p.id, EventKind.ERASE, source=source, at=now)

@@ -110,15 +110,15 @@ def undo_unsubscribe(uow: UnitOfWork, token: UnsubscribeToken, *, source: str, i
 
 
 def _leave(uow: UnitOfWork, subscriber_id: int, list_id: int, *, send_id: int | None, source: str,
-           ip: str = "", detail: str = "") -> bool:
+           ip: str = "", detail: str = "", now=None) -> bool:
     s = uow.session
     sub = queries.subscription(s, subscriber_id, list_id, lock=True)
     decision = consent.leave(sub.status if sub else None)
     if not decision.changed:
         return False
-    queries.set_subscription(s, subscriber_id, list_id, decision.status, source=source[:SOURCE_MAX])
+    queries.set_subscription(s, subscriber_id, list_id, decision.status, source=source[:SOURCE_MAX], now=now)
     queries.record_event(s, subscriber_id, EventKind.UNSUBSCRIBE, list_id=list_id, send_id=send_id,
-                         source=source[:SOURCE_MAX], ip=ip, detail=detail)
+                         source=source[:SOURCE_MAX], ip=ip, detail=detail, at=now)
     return True
 
 
@@ -207,7 +207,7 @@ class Added:
 
 
 def add_by_admin(uow: UnitOfWork, cfg, list_slug: str, email: str, *, name: str | None = None,
-                 language: str | None = None, source: str = "cli") -> Added:
+                 language: str | None = None, source: str = "cli", now=None) -> Added:
     """Subscribe `email` to the list, creating the person if needed. Refuses anyone who left: only they can
     come back (`invite_by_admin` mails them a link to do so); an erased address, and an archived list."""
     s = uow.session
@@ -242,9 +242,9 @@ def add_by_admin(uow: UnitOfWork, cfg, list_slug: str, email: str, *, name: str 
         if changed:
             person.updated_at = utcnow()
     if decision.changed:
-        queries.set_subscription(s, person.id, ml.id, decision.status, source=source)
+        queries.set_subscription(s, person.id, ml.id, decision.status, source=source, now=now)
         kind = EventKind.CONFIRM if current == SubscriptionStatus.UNCONFIRMED else EventKind.SUBSCRIBE
-        queries.record_event(s, person.id, kind, list_id=ml.id, source=source)
+        queries.record_event(s, person.id, kind, list_id=ml.id, source=source, at=now)
         outcome = "confirmed" if current == SubscriptionStatus.UNCONFIRMED else "added"
     else:
         outcome = "updated" if changed else "already"
@@ -266,11 +266,11 @@ def unsubscribe_address(uow: UnitOfWork, email: str, list_slug: str | None, *, s
 
 
 def unsubscribe_person(uow: UnitOfWork, subscriber_id: int, list_slug: str | None, *, source: str,
-                       detail: str = "") -> list[str]:
+                       detail: str = "", now=None) -> list[str]:
     """Stop mail to a person on one list (or every list they are on); the slugs newly unsubscribed from."""
     rows = queries.memberships(uow.session, subscriber_id)
     return [ml.slug for ml, _sub in rows if (list_slug is None or ml.slug == list_slug)
-            and _leave(uow, subscriber_id, ml.id, send_id=None, source=source, detail=detail)]
+            and _leave(uow, subscriber_id, ml.id, send_id=None, source=source, detail=detail, now=now)]
 
 
 def invite_by_admin(uow: UnitOfWork, cfg, list_slug: str, email: str, *, language: str | None = None
