@@ -85,7 +85,7 @@ def child(kind: str, url: str, path: str) -> dict:
     from bulletin.store.exporter import export_subscribers
 
     t, c = time.perf_counter(), time.process_time()
-    with db.session_scope(engine) as s, open(os.devnull, "w", encoding="utf-8") as out:
+    with db.session_scope(engine) as s, open(os.devnull, "wb") as out:
         n = export_subscribers(s, queries.get_list(s, "bench"), out)
     return {"seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "rows": n, "peak_mb": peak_mb()}
 

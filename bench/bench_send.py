@@ -145,6 +145,7 @@ def write_key(folder: Path) -> Path:
     path = folder / "dkim.pem"
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption()))
+    path.chmod(0o600)  # else every run warns that the key is readable by all
     return path
 
 

@@ -13,9 +13,11 @@ import secrets
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, List, get_type_hints
 
 from bulletin.errors import ConfigError
+from bulletin.i18n import Message
+from bulletin.monthday import MonthDay
 
 DEFAULT_FILE = "bulletin.toml"
 ENV_VAR = "BULLETIN_CONFIG"
@@ -110,8 +112,65 @@ class Bounces:
 
 
 @dataclass
+class Files:
+    mode: str = "0600"
+
+    @property
+    def file_mode(self) -> int:
+        """`mode` as bits (checked at load: owner read and write, no execute bits)."""
+        return int(self.mode.strip().lstrip("0o") or "0", 8)
+
+
+@dataclass
 class Compose:
     max_edition_kb: int = 300
+
+
+@dataclass
+class Schedule:
+    """The monthly rhythm: `day` empty means no monthly send. The issue of a month is [web].issues_dir/YYYY-MM."""
+
+    day: str = ""
+    time: str = "08:00"
+    list: str = ""
+    remind_days_before: int = 3
+    # typing.List and a lambda: the field `list` above shadows the builtin in this class's body
+    remind: List[str] = field(default_factory=lambda: [])
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.day.strip())
+
+    @property
+    def month_day(self) -> MonthDay:
+        return MonthDay.parse(self.day)
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        hour, minute = self.time.strip().split(":")
+        return int(hour), int(minute)
+
+    def validate(self, where: str) -> None:
+        """Each key checked at load; an error names the key and says what it takes."""
+        if self.enabled:
+            try:
+                self.month_day
+            except ValueError:
+                raise ConfigError(Message("config.schedule.day", value=self.day), where=where)
+            if not self.list.strip():
+                raise ConfigError(Message("config.schedule.list"), where=where)
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.time.strip()):
+            raise ConfigError(Message("config.schedule.time", value=self.time), where=where)
+        if not 0 <= self.remind_days_before <= 27:
+            raise ConfigError(Message("config.schedule.remind_days_before", value=self.remind_days_before),
+                              where=where)
+        from email_validator import EmailNotValidError, validate_email
+
+        for address in self.remind:
+            try:
+                validate_email(address, check_deliverability=False)
+            except EmailNotValidError as e:
+                raise ConfigError(Message("config.schedule.remind", value=address, reason=str(e)), where=where)
 
 
 @dataclass
@@ -124,6 +183,8 @@ class Config:
     web: Web = field(default_factory=Web)
     bounces: Bounces = field(default_factory=Bounces)
     compose: Compose = field(default_factory=Compose)
+    schedule: Schedule = field(default_factory=Schedule)
+    files: Files = field(default_factory=Files)
     #: The file this configuration was read from, or None for the built-in defaults.
     path: Path | None = None
 
@@ -144,6 +205,14 @@ class Config:
         if m and m.group(2) != ":memory:" and not m.group(2).startswith("file:"):
             return f"{m.group(1)}:///{self.resolve_path(m.group(2))}"
         return url
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The file of a SQLite database URL (None for other databases, memory and `file:` URIs)."""
+        m = re.match(r"^sqlite(?:\+\w+)?:///([^?]+)(?:\?.*)?$", self.database_url)
+        if not m or m.group(1) == ":memory:" or m.group(1).startswith("file:"):
+            return None
+        return Path(m.group(1))
 
     def env_secret(self, section: str, env_name: str, *, required: bool = True) -> str | None:
         """Read a secret from the environment variable that the configuration names."""
@@ -187,72 +256,52 @@ class Config:
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "path"}
 
 
-def _check_value(section: str, key: str, value: Any, expected: Any, where: str) -> Any:
+def _check_value(section: str, key: str, value: Any, expected: Any, where: str, line: int | None) -> Any:
     origin = getattr(expected, "__origin__", None)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     kinds = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
     if expected in kinds:
         if type(value) is not expected:
-            raise ConfigError(f"[{section}].{key} must be {kinds[expected]}, not {value!r}", where=where)
+            raise ConfigError(f"[{section}].{key} must be {kinds[expected]}, not {value!r}", where=where, line=line)
         return value
     if origin is list:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"[{section}].{key} must be a list of strings", where=where)
+            raise ConfigError(f"[{section}].{key} must be a list of strings", where=where, line=line)
         return value
     if origin is dict:
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise ConfigError(f"[{section}].{key} must be a table of strings", where=where)
+            raise ConfigError(f"[{section}].{key} must be a table of strings", where=where, line=line)
         return dict(value)
     return value
 
 
-def _validate(cfg: Config, where: str) -> None:
-    if cfg.delivery.transport not in ("maildir", "smtp"):
-        raise ConfigError(f"[delivery].transport must be 'maildir' or 'smtp', not {cfg.delivery.transport!r}", where)
-    if cfg.smtp.security not in ("starttls", "ssl", "none"):
-        raise ConfigError(f"[smtp].security must be 'starttls', 'ssl' or 'none', not {cfg.smtp.security!r}", where)
-    if cfg.delivery.rate < 0:
-        raise ConfigError("[delivery].rate must be 0 (no limit) or a positive number of messages per second", where)
-    for key in ("connections", "batch_size"):
-        if getattr(cfg.delivery, key) < 1:
-            raise ConfigError(f"[delivery].{key} must be at least 1", where)
-    if cfg.bounces.imap_security not in ("ssl", "starttls", "none"):
-        raise ConfigError(f"[bounces].imap_security must be 'ssl', 'starttls' or 'none', not {cfg.bounces.imap_security!r}", where)
-    if cfg.bounces.soft_limit < 1 or cfg.bounces.soft_window_days < 1 or cfg.bounces.max_message_bytes < 1:
-        raise ConfigError("[bounces].soft_limit, soft_window_days and max_message_bytes must be at least 1", where)
-    if cfg.compose.max_edition_kb < 1:
-        raise ConfigError("[compose].max_edition_kb must be at least 1", where)
-    if cfg.organisation.language not in cfg.organisation.languages:
-        raise ConfigError("[organisation].language must be one of [organisation].languages", where)
-    try:
-        from zoneinfo import ZoneInfo
+def from_mapping(data: dict[str, Any], where: str = "<config>", path: Path | None = None, text: str = "") -> Config:
+    """Build a Config from parsed TOML, rejecting unknown sections and keys (typos must not pass silently) and
+    checking every value (bulletin.config_checks). `text`, the file's TOML, lets errors name the line."""
+    from bulletin import config_checks
 
-        ZoneInfo(cfg.organisation.timezone)
-    except Exception:
-        raise ConfigError(f"[organisation].timezone {cfg.organisation.timezone!r} is not a known time zone", where)
-    if cfg.web.session_idle_minutes < 1 or cfg.web.session_max_hours < 1:
-        raise ConfigError("[web].session_idle_minutes and session_max_hours must be at least 1", where)
-    if not re.match(r"^https?://[^/\s]+", cfg.web.base_url):
-        raise ConfigError(f"[web].base_url must be an http(s) URL, not {cfg.web.base_url!r}", where)
-    cfg.web.base_url = cfg.web.base_url.rstrip("/")
+    lines = config_checks.key_lines(text)
 
+    def locate(section: str, key: str) -> int | None:
+        """The key's line, else its section's header (a key that is missing), else None."""
+        return lines.get((section, key)) or lines.get((section, ""))
 
-def from_mapping(data: dict[str, Any], where: str = "<config>", path: Path | None = None) -> Config:
-    """Build a Config from parsed TOML, rejecting unknown sections and keys (typos must not pass silently)."""
     cfg = Config(path=path)
     for section, values in data.items():
         if section not in SECTIONS:
-            raise ConfigError(f"unknown section [{section}] (known: {', '.join(SECTIONS)})", where=where)
+            raise ConfigError(f"unknown section [{section}] (known: {', '.join(SECTIONS)})", where=where,
+                              line=locate(section, ""))
         if not isinstance(values, dict):
-            raise ConfigError(f"[{section}] must be a table", where=where)
+            raise ConfigError(f"[{section}] must be a table", where=where, line=locate(section, ""))
         target = getattr(cfg, section)
         hints = get_type_hints(type(target))
         for key, value in values.items():
             if key not in hints:
-                raise ConfigError(f"unknown key [{section}].{key} (known: {', '.join(hints)})", where=where)
-            setattr(target, key, _check_value(section, key, value, hints[key], where))
-    _validate(cfg, where)
+                raise ConfigError(f"unknown key [{section}].{key} (known: {', '.join(hints)})", where=where,
+                                  line=locate(section, key))
+            setattr(target, key, _check_value(section, key, value, hints[key], where, locate(section, key)))
+    config_checks.validate(cfg, where, locate)
     return cfg
 
 
@@ -265,9 +314,7 @@ def load(path: str | Path | None = None) -> Config:
         elif Path(DEFAULT_FILE).is_file():
             path = DEFAULT_FILE
     if path is None:
-        cfg = Config()
-        _validate(cfg, "<defaults>")
-        return cfg
+        return from_mapping({}, where="<defaults>")
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -276,10 +323,11 @@ def load(path: str | Path | None = None) -> Config:
     except OSError as e:
         raise ConfigError(f"cannot read configuration file: {e.strerror}", where=p)
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
     except UnicodeDecodeError:
         raise ConfigError("configuration file is not UTF-8", where=p)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"\(at line (\d+), column \d+\)", str(e))
         raise ConfigError(f"invalid TOML: {e}", where=p, line=int(m.group(1)) if m else None)
-    return from_mapping(data, where=str(p), path=p.resolve())
+    return from_mapping(data, where=str(p), path=p.resolve(), text=text)

@@ -61,6 +61,41 @@ class EventKind(StrEnum):
     ERASE = "erase"
 
 
+class WaitReason(StrEnum):
+    """Why a scheduled send that came due has not started. It goes as soon as the reason is gone."""
+
+    #: the issue folder differs from the version it was scheduled (or last approved) with
+    CHANGED = "changed"
+    #: the issue folder is gone (moved, renamed) or cannot be read
+    MISSING = "missing"
+    #: `check` finds errors in the folder now (a template or the configuration changed since)
+    ERRORS = "errors"
+
+
+class ScheduleStep(StrEnum):
+    """What the monthly schedule did for one month and list, once each."""
+
+    #: `remind_days_before` the day: the issue was not approved, the reminder was mailed
+    REMINDER = "reminder"
+    #: at the time: the issue was not approved (or changed since), nothing was sent, the alert was mailed
+    ALERT = "alert"
+    #: no worker ran on the day: nothing was sent (a later day never sends), the alert was mailed
+    MISSED = "missed"
+    #: the send of the month was made
+    SENT = "sent"
+
+
+class ApprovalState(StrEnum):
+    """Where an issue folder stands with its approval (not stored: read from the folder and the approvals)."""
+
+    APPROVED = "approved"
+    #: approved once, but a file the build reads changed since
+    CHANGED = "changed"
+    NOT_APPROVED = "not_approved"
+    #: there is no such folder
+    MISSING = "missing"
+
+
 class Role(StrEnum):
     """What an account of the web workspace may do: an editor works on issues, an admin on everything."""
 

@@ -33,12 +33,24 @@ class ConfirmToken:
     issued_at: dt.datetime
 
 
+@dataclass(frozen=True)
+class TestSendLink:
+    """The unsubscribe link of a test send (`send --to`): it unsubscribes nobody, and its page says it was a
+    test, in the language of the edition it came in."""
+
+    __test__ = False  # not a pytest test class
+
+    language: str
+    slug: str
+
+
 class Tokens:
     """Makes and reads the tokens of one installation (one secret)."""
 
     def __init__(self, secret: bytes | str):
         self._unsubscribe = URLSafeSerializer(secret, salt="bulletin.unsubscribe")
         self._confirm = URLSafeTimedSerializer(secret, salt="bulletin.confirm")
+        self._test = URLSafeSerializer(secret, salt="bulletin.test-send")
 
     def unsubscribe(self, subscriber_id: int, list_id: int, send_id: int | None = None) -> str:
         payload = [subscriber_id, list_id] if send_id is None else [subscriber_id, list_id, send_id]
@@ -52,6 +64,19 @@ class Tokens:
         if not (isinstance(payload, list) and len(payload) in (2, 3) and all(isinstance(v, int) for v in payload)):
             raise TokenError("this unsubscribe link is not valid")
         return UnsubscribeToken(*payload)
+
+    def test_send(self, language: str, slug: str) -> str:
+        return self._test.dumps([language, slug])
+
+    def read_test_send(self, token: str) -> TestSendLink | None:
+        """The test send a link comes from, or None when it is not a test send's link (it may be a real one)."""
+        try:
+            payload = self._test.loads(token)
+        except BadData:
+            return None
+        if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(v, str) for v in payload)):
+            return None
+        return TestSendLink(*payload)
 
     def confirm(self, email: str, list_id: int, language: str, name: str = "") -> str:
         return self._confirm.dumps([email, list_id, language, name])

@@ -76,7 +76,7 @@ def test_lists_are_created_described_archived_and_brought_back(ws):
     assert admin.post("/admin/lists/atelier/restore", data={"csrf": token}).status_code == 303
     assert "Atelier de Ségou (mars)" in _text(ws.client().get("/subscribe"))
     assert admin.get("/admin/lists/nulle-part").status_code == 404
-    assert admin.get("/admin/lists/Nope%20Bad").status_code == 400, "not a slug: refused before any query"
+    assert admin.get("/admin/lists/Nope%20Bad").status_code == 404, "not a slug: no such list, before any query"
     assert [a[0] for a in _audit(ws, "list.")] == ["list.add", "list.edit", "list.archive", "list.restore"]
 
 

@@ -83,8 +83,8 @@ def test_the_report_is_for_admins_signed_in(make_config, sqlite_url, tmp_path):
         ok = admin.get(url, headers={"Accept-Language": "en"})
         assert ok.status_code == 200 and "<svg" in ok.text and ok.headers["cache-control"] == "no-store"
         assert admin.get("/admin/sends/9999").status_code == 404
-        assert admin.get("/admin/sends/abc").status_code == 400
-        assert admin.get("/admin/sends/99999999999999999999").status_code == 400
+        assert admin.get("/admin/sends/abc").status_code == 404  # a path that names no send
+        assert admin.get("/admin/sends/99999999999999999999").status_code == 404
         index = admin.get("/admin/sends")
         assert index.status_code == 200 and f'href="/admin/sends/{send_id}"' in index.text
 

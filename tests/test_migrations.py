@@ -98,9 +98,38 @@ def test_a_database_made_before_the_state_checks_upgrades_with_its_rows(db_url):
 
 @pytest.mark.parametrize("table, column", [
     ("subscribers", "status"), ("subscriptions", "status"), ("events", "kind"), ("sends", "state"),
-    ("deliveries", "status"), ("users", "role"), ("users", "status"),
+    ("deliveries", "status"), ("sends", "waiting"), ("schedule_log", "step"), ("users", "role"),
+    ("users", "status"),
 ])
 def test_every_state_column_has_its_check_constraint(db_url, table, column):
     engine = db.engine_for(db_url)
     names = {c["name"] for c in inspect(engine).get_check_constraints(table)}
     assert f"ck_{table}_{column}" in names
+
+
+def test_sends_made_before_approvals_keep_their_rows_and_wait_for_nothing(db_url):
+    """A database at 0003_accounts with a scheduled send and its edition: after the upgrade the send is the same, with no
+    fingerprint (it is sent from its stored edition, as before) and not waiting; a wrong reason is refused."""
+    engine = db.create(db_url)
+    command.upgrade(db.alembic_config(engine), "0003_accounts")
+    now = "2026-11-30 10:00:00+00:00"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO lists (id, slug, name, created_at) VALUES (1, 'news', 'News', :now)"),
+                     {"now": now})
+        conn.execute(text(
+            "INSERT INTO sends (id, issue_slug, issue_dir, language, list_id, state, scheduled_at, created_at, total) "
+            "VALUES (1, '2026-11', '/srv/issues/2026-11', 'fr', 1, 'scheduled', :now, :now, 0)"), {"now": now})
+        conn.execute(text(
+            "INSERT INTO send_editions (send_id, language, subject, preheader, html, text) "
+            "VALUES (1, 'fr', 'Novembre', '', '<p>x</p>', 'x')"))
+    before = {t: _rows(engine, t) for t in ("lists", "sends", "send_editions")}
+    db.upgrade(engine)
+    assert _rows(engine, "send_editions") == before["send_editions"]
+    assert [r[:len(before["sends"][0])] for r in _rows(engine, "sends")] == before["sends"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT fingerprint, waiting, waiting_since FROM sends")).one() == (None, None, None)
+    assert _diff(engine) == []
+    with pytest.raises(IntegrityError):
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE sends SET waiting = 'bored'"))
+    engine.dispose()

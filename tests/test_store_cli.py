@@ -64,6 +64,9 @@ def test_lists_add_and_counts(cli):
         (["subscribers", "import", "MISSING", "--list", "imrap"], "error: MISSING: no such file"),
         (["subscribers", "import", str(SAMPLE), "--list", "nope"], "error: --list: no list named 'nope'"),
         (["subscribers", "export", "--list", "nope"], "error: --list: no list named 'nope'"),
+        (["subscribers", "export", "--list", "imrap", "--out", "MISSING/x.csv"],
+         "error: MISSING/x.csv: cannot write: no such folder"),
+        (["subscribers", "export", "--list", "imrap", "--delimiter", "::"], "error: --delimiter: not a delimiter"),
         (["subscribers", "add", "awa@@example.org", "--list", "imrap"], "not a valid email address"),
         (["subscribers", "add", "new@example.org", "--list", "imrap", "--language", "klingon"],
          "error: --language: unknown language 'klingon' (known: fr, en)"),
@@ -151,7 +154,8 @@ def test_export_then_import_gives_the_same_state(cli, tmp_path, make_config, cap
     out_file = tmp_path / "export.csv"
     status, out, err = cli("subscribers", "export", "--list", "imrap", "--out", str(out_file))
     assert status == 0 and "11 subscribers of imrap written" in err
-    assert out_file.read_bytes().startswith(b"\xef\xbb\xbfemail,name,language,status,subscriber_status,")
+    # The organisation is French: semicolons, as French Excel splits on them.
+    assert out_file.read_bytes().startswith(b"\xef\xbb\xbfemail;name;language;status;subscriber_status;")
 
     # Into a fresh SQLite database, whatever the first one was.
     other = tmp_path / "other"
@@ -182,6 +186,6 @@ def test_export_to_stdout(cli):
     status, out, _ = cli("subscribers", "export", "--list", "imrap")
     assert status == 0
     assert out.splitlines() == [
-        "email,name,language,status,subscriber_status",
-        "awa@example.org,Awa Traoré,fr,subscribed,active",
+        "\ufeffemail;name;language;status;subscriber_status",
+        "awa@example.org;Awa Traoré;fr;subscribed;active",
     ]

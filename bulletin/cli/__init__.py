@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from bulletin import __version__
 from bulletin import config as config_mod
-from bulletin import i18n
+from bulletin import files, i18n
 from bulletin.errors import BulletinError
 
 #: Modules under bulletin.cli that register subcommands, in the order `bulletin --help` lists them.
@@ -59,10 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        # A configuration that does not load is reported in the terminal's language too.
+        i18n.set_default_language(i18n.terminal_language(i18n.SOURCE_LANGUAGE))
         cfg = config_mod.load(args.config)
         org_language = cfg.organisation.language
         i18n.set_default_language(i18n.terminal_language(org_language), fallback=org_language)
-        return int(args.handler(args, cfg) or 0)
+        with files.created_with(cfg.files.file_mode):  # the database, outbox and exports: private by default
+            return int(args.handler(args, cfg) or 0)
     except BulletinError as e:
         error(str(e))
         return 1

@@ -88,12 +88,18 @@ def check(args, cfg: Config) -> int:
     return 1 if report.errors else 0
 
 
+def problem_line(problem) -> str:
+    """`FILE:LINE: error: WHAT` in the terminal's language."""
+    from bulletin.content.problems import severity_label
+
+    return f"{problem.location}: {severity_label(problem.severity)} {problem.message}"
+
+
 def print_problem(problem, stream) -> None:
     """`FILE:LINE: error: WHAT`, and the hint indented below it."""
-    from bulletin.content.problems import severity_label
     from bulletin.i18n import catalogue, default_language
 
-    print(f"{problem.location}: {severity_label(problem.severity)} {problem.message}", file=stream)
+    print(problem_line(problem), file=stream)
     if problem.hint is not None:
         print(f"    {catalogue(default_language()).raw('check.hint')} {problem.hint}", file=stream)
 

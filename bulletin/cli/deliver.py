@@ -1,4 +1,4 @@
-"""`bulletin send`, `bulletin worker` and `bulletin status`: thin wrappers over bulletin.deliver."""
+"""`bulletin send`, `approve`, `worker`, `cancel` and `status`: thin wrappers over the services."""
 
 from __future__ import annotations
 
@@ -32,6 +32,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--again", action="store_true",
                    help="send an issue to a list that already received it (refused otherwise)")
     p.set_defaults(handler=send_command)
+
+    a = subparsers.add_parser(
+        "approve",
+        help="record that this version of an issue may be sent (the monthly schedule sends approved issues)",
+        description="Check the issue (errors refuse it) and record its fingerprint, one hash over every file the "
+        "build reads, with your name and the time. A scheduled or monthly send goes only if the folder still "
+        "has the fingerprint it was approved (or scheduled) with: approve again after an edit.",
+    )
+    a.add_argument("issue_dir", metavar="ISSUE_DIR", help="the issue folder, e.g. issues/2026-12")
+    a.set_defaults(handler=approve_command)
 
     w = subparsers.add_parser(
         "worker",
@@ -97,6 +107,25 @@ def _store(cfg: Config):
     return Store.open(cfg)
 
 
+def _problems(problems) -> None:
+    """One line per problem of `check`, in the terminal's language (`bulletin check` shows the hints)."""
+    from bulletin.cli.compose import problem_line
+
+    for problem in problems:
+        print(problem_line(problem), file=sys.stderr)
+
+
+def _checked(action):
+    """Run `action()`; when the issue has errors, print every problem, then let the error say nothing was done."""
+    from bulletin.services.issues import IssueNotReady
+
+    try:
+        return action()
+    except IssueNotReady as e:
+        _problems(e.report.problems)
+        raise
+
+
 def send_command(args: argparse.Namespace, cfg: Config) -> int:
     from bulletin.services import sends
 
@@ -104,24 +133,25 @@ def send_command(args: argparse.Namespace, cfg: Config) -> int:
     if args.to:
         if args.at or args.again:
             raise BulletinError("--to is a test send now: it takes neither --at nor --again", where="--to")
-        store = _store(cfg) if args.list_slug else None
-        for slug, language, email in sends.test_send(cfg, args.issue_dir, args.to, store=store,
-                                                     list_slug=args.list_slug):
+        test = _checked(lambda: sends.test_send(cfg, args.issue_dir, args.to, store=_store(cfg),
+                                                list_slug=args.list_slug))
+        _problems(test.warnings)
+        for slug, language, email in test.sent:
             print(t("cli.send.test_sent", slug=slug, language=language, email=email))
         return 0
     if not args.list_slug:
         raise BulletinError("which list? add --list SLUG (or --to EMAIL for a test send)", where="send")
     if args.at:
         at = sends.parse_at(args.at, cfg)
-        created = sends.schedule(_store(cfg), cfg, args.issue_dir, args.list_slug, at, again=args.again)
-        from zoneinfo import ZoneInfo
-
-        local = at.astimezone(ZoneInfo(cfg.organisation.timezone))
+        created = _checked(lambda: sends.schedule(_store(cfg), cfg, args.issue_dir, args.list_slug, at,
+                                                  again=args.again))
+        _problems(created.warnings)
         print(t("cli.send.scheduled", id=created.id, slug=created.slug, list=args.list_slug,
-                at=f"{local:%Y-%m-%d %H:%M}", zone=cfg.organisation.timezone))
+                **_local(cfg, at)))
         return 0
     store = _store(cfg)
-    created = sends.send_now(store, cfg, args.issue_dir, args.list_slug, again=args.again)
+    created = _checked(lambda: sends.send_now(store, cfg, args.issue_dir, args.list_slug, again=args.again))
+    _problems(created.warnings)
     progress = _Progress(created.total, f"send {created.id}")
     try:
         left = sends.deliver(store, cfg, created.id, progress=progress,
@@ -132,7 +162,32 @@ def send_command(args: argparse.Namespace, cfg: Config) -> int:
         return 130
     finally:
         progress.close()
-    return _print_status(store, [created.id], as_json=False, left=left)
+    return _print_status(store, cfg, [created.id], as_json=False, left=left)
+
+
+def _local(cfg: Config, at) -> dict[str, str]:
+    from zoneinfo import ZoneInfo
+
+    zone = cfg.organisation.timezone
+    return {"at": f"{at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}", "zone": zone}
+
+
+def approve_command(args: argparse.Namespace, cfg: Config) -> int:
+    import getpass
+
+    from bulletin.services import issues
+
+    t = default_catalogue()
+    approved = _checked(lambda: issues.approve(_store(cfg), cfg, args.issue_dir, by=getpass.getuser(),
+                                               source="cli"))
+    _problems(approved.warnings)
+    print(t("cli.approve.done", path=args.issue_dir, short=approved.fingerprint.short,
+            files=len(approved.fingerprint.files), by=approved.by, **_local(cfg, approved.at)))
+    for name in approved.fingerprint.files:
+        print(f"  {name}")
+    for send_id in approved.released:
+        print(t("cli.approve.released", id=send_id))
+    return 0
 
 
 def worker_command(args: argparse.Namespace, cfg: Config) -> int:
@@ -153,7 +208,7 @@ def worker_command(args: argparse.Namespace, cfg: Config) -> int:
     except KeyboardInterrupt:
         stop.set()
     if done:
-        return _print_status(store, sorted(set(done)), as_json=False)
+        return _print_status(store, cfg, sorted(set(done)), as_json=False)
     print(default_catalogue()("cli.worker.nothing"))
     return 0
 
@@ -164,15 +219,40 @@ def cancel_command(args: argparse.Namespace, cfg: Config) -> int:
     store = _store(cfg)
     was = sends.cancel(store, cfg, args.send_id)
     print(default_catalogue()("cli.cancel.done", id=args.send_id, was=was))
-    return _print_status(store, [args.send_id], as_json=False)
+    return _print_status(store, cfg, [args.send_id], as_json=False)
 
 
 def status_command(args: argparse.Namespace, cfg: Config) -> int:
     ids = [args.send_id] if args.send_id is not None else None
-    return _print_status(_store(cfg), ids, as_json=args.json, one=args.send_id is not None)
+    store = _store(cfg)
+    if args.send_id is None and not args.json:
+        _print_monthly(store, cfg)
+    return _print_status(store, cfg, ids, as_json=args.json, one=args.send_id is not None)
 
 
-def _print_status(store, ids: list[int] | None, *, as_json: bool, left=None, one: bool = True) -> int:
+def _print_monthly(store, cfg: Config) -> None:
+    """The next monthly send, whether its issue is approved, and what the schedule did this month."""
+    from bulletin.services import monthly
+
+    state = monthly.status(store, cfg, _utcnow())
+    if state is None:
+        return
+    t = default_catalogue()
+    m = state.next
+    print(t("cli.status.monthly", folder=str(m.folder), list=m.list_slug, **_local(cfg, m.send_at)))
+    print(f"  {monthly.describe(cfg, state.approval)}")
+    for line in state.log:
+        print(t(f"cli.status.monthly_{line.step}", month=line.month, send_id=line.send_id,
+                detail=monthly.why(line.detail), **_local(cfg, line.at)))
+
+
+def _utcnow():
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _print_status(store, cfg, ids: list[int] | None, *, as_json: bool, left=None, one: bool = True) -> int:
     """Print the figures; `--json` gives one object for `status SEND_ID`, a list for `status`."""
     from bulletin.services.reports import send_reports
 
@@ -188,6 +268,14 @@ def _print_status(store, ids: list[int] | None, *, as_json: bool, left=None, one
     for r in reports:
         print(t("cli.status.row", **{k: r[k] for k in ("id", "issue", "list", "state", "total", "sent", "failed",
                                                       "deferred", "pending", "skipped", "bounced", "unsubscribed")}))
+        if r["waiting"]:
+            import datetime as dt
+
+            from bulletin.services.sends import waiting_reason
+
+            since = dt.datetime.fromisoformat(r["waiting_since"])
+            print(t("cli.status.waiting", reason=waiting_reason(cfg, r["waiting"], r["issue_dir"]), id=r["id"],
+                    **_local(cfg, since)))
         for reason in r["failure_reasons"]:
             print(t("cli.status.failed_reason", count=reason["count"], reason=reason["reason"]))
         if r["bounced"] or r["complaints"]:

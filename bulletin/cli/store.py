@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp = subs_sub.add_parser("export", help="write a list as CSV (UTF-8), which import reads back")
     exp.add_argument("--list", required=True, dest="list_slug", metavar="SLUG")
     exp.add_argument("--out", metavar="FILE", help="default: standard output")
+    exp.add_argument("--delimiter", metavar="CHAR",
+                     help="',', ';', 'tab' or '|' (default: what the organisation's language's spreadsheets use, "
+                          "';' for French, ',' for English)")
+    exp.add_argument("--raw", action="store_true",
+                     help="write values as they are, formulas included (default: a cell starting with =, +, -, @ "
+                          "gets a leading apostrophe so that spreadsheets do not run it)")
     exp.set_defaults(handler=export_file)
     one = subs_sub.add_parser("add", help="subscribe one address to a list")
     one.add_argument("email", metavar="EMAIL")
@@ -143,22 +149,18 @@ def import_file(args: argparse.Namespace, cfg: Config) -> int:
 
 def export_file(args: argparse.Namespace, cfg: Config) -> int:
     from bulletin.services.imports import export_file as run_export
+    from bulletin.services.imports import export_format, export_to_path
 
+    delimiter = "\t" if args.delimiter in ("tab", "\\t") else args.delimiter
+    options = {"fmt": export_format(cfg, delimiter), "raw": args.raw}
     with _store(cfg).unit_of_work() as uow:
         if args.out:
-            out = Path(args.out)
-            tmp = out.with_name(out.name + ".part")
-            try:
-                # utf-8-sig: French Excel opens a UTF-8 file with a BOM with its accents right.
-                with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
-                    n = run_export(uow, args.list_slug, f)
-            except OSError as e:
-                tmp.unlink(missing_ok=True)
-                raise BulletinError(f"cannot write: {e.strerror}", where=out)
-            tmp.replace(out)
-            print(default_catalogue()("cli.export.written", n=n, list=args.list_slug, path=out), file=sys.stderr)
+            n = export_to_path(uow, args.list_slug, args.out, **options)
+            print(default_catalogue()("cli.export.written", n=n, list=args.list_slug, path=args.out), file=sys.stderr)
         else:
-            run_export(uow, args.list_slug, sys.stdout)
+            sys.stdout.flush()
+            run_export(uow, args.list_slug, sys.stdout.buffer, **options)
+            sys.stdout.buffer.flush()
     return 0
 
 

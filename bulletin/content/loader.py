@@ -47,6 +47,9 @@ class Reading:
 
     issue: Issue | None
     problems: tuple[Problem, ...]
+    #: every file of the folder that the build reads (issue.toml, the Markdown files, the images they show),
+    #: sorted: what an approval's fingerprint covers
+    sources: tuple[Path, ...] = ()
 
     @property
     def errors(self) -> list[Problem]:
@@ -60,7 +63,7 @@ def read_issue(issue_dir: Path, cfg: Config) -> Reading:
     problems = tuple(loader.sorted_problems())
     if issue is not None:
         issue = dataclasses.replace(issue, problems=problems)
-    return Reading(issue, problems)
+    return Reading(issue, problems, tuple(sorted(loader.sources)))
 
 
 def load_issue(issue_dir: Path, cfg: Config) -> Issue:
@@ -98,6 +101,7 @@ class _Loader:
         self.report = Report(issue_dir.resolve() if issue_dir.exists() else issue_dir.absolute(), issue_dir)
         self.langs_known = tuple(cfg.organisation.languages)
         self._order: dict[str, int] = {}
+        self.sources: set[Path] = set()
 
     def at(self, path: Path) -> FileReport:
         out = self.report.at(path)
@@ -142,7 +146,7 @@ class _Loader:
         path = self.dir / ISSUE_FILE
         out = self.at(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = self._read(path)
         except FileNotFoundError:
             out.error(None, "content.toml.missing", hint=Message("hint.toml.missing"))
             return None
@@ -254,10 +258,17 @@ class _Loader:
                 self._part(path, "news", NEWS_KEYS, translation=True)
         return parts
 
+    def _read(self, path: Path) -> str:
+        """A text file of the issue, recorded as one the build reads (even when it does not decode)."""
+        data = path.read_bytes()
+        self.sources.add(path)
+        # As Path.read_text does (universal newlines): a file saved on Windows reads the same.
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+
     def _part(self, path: Path, kind: str, allowed: set[str], *, translation: bool) -> _Part:
         out = self.at(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = self._read(path)
         except UnicodeDecodeError:
             out.error(None, "content.file.not_utf8", hint=Message("hint.utf8"))
             return _Part(path, out, Document(ok=False), ok=False)
@@ -373,6 +384,7 @@ class _Loader:
                                    hint=Message("hint.image.folder"))
                     part.ok = False
                     return None
+                self.sources.add(self.dir / IMAGES_DIR / candidate.name)
                 return candidate
         part.out.error(line, "content.image.not_found", field=key, src=src,
                        folder=str(self.report.shown_root / IMAGES_DIR), hint=Message("hint.image.folder"))

@@ -9,6 +9,7 @@ dkimpy remains the reference: the tests verify these signatures with `dkim.verif
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import time
 from pathlib import Path
@@ -17,6 +18,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from bulletin.errors import ConfigError
+from bulletin.files import readable_by_others
+from bulletin.i18n import Message
+
+log = logging.getLogger(__name__)
 
 #: Headers in `h=`, in this order. List-Unsubscribe-Post must be covered for one-click to be trusted (RFC 8058),
 #: and dkimpy's default list leaves it out, so the list is ours.
@@ -53,6 +58,21 @@ def relaxed_body_piece(piece: bytes) -> bytes:
     return _WSP_RUN.sub(b" ", _WSP_EOL.sub(b"\r\n", piece))
 
 
+_warned: set[Path] = set()
+
+
+def warn_if_readable_by_all(path: Path) -> None:
+    """A key every user of the machine can read lets any of them sign mail as the organisation: say so, once a
+    process, without stopping the send (the key works, and the admin may not own the file)."""
+    try:
+        exposed = readable_by_others(path)
+    except OSError:
+        return
+    if exposed and path not in _warned:
+        _warned.add(path)
+        log.warning("warning: %s: %s", path, Message("dkim.readable_by_all", path=path))
+
+
 class DkimSigner:
     """Signs for one domain and selector with one RSA key."""
 
@@ -79,7 +99,9 @@ class DkimSigner:
             pem = Path(path).read_bytes()
         except OSError as e:
             raise ConfigError(f"cannot read the DKIM private key: {e.strerror}", where=path)
-        return cls(cfg.dkim.domain, cfg.dkim.selector, pem, where=str(path))
+        signer = cls(cfg.dkim.domain, cfg.dkim.selector, pem, where=str(path))
+        warn_if_readable_by_all(Path(path))
+        return signer
 
     def public_key_record(self) -> bytes:
         """The TXT record to publish at `<selector>._domainkey.<domain>`."""

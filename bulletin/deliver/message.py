@@ -12,9 +12,10 @@ import hashlib
 import html as html_mod
 import secrets
 from dataclasses import dataclass
-from email.header import Header
-from email.utils import formataddr, formatdate
+from email.header import decode_header, make_header
+from email.utils import formatdate, parseaddr
 
+from bulletin.deliver import headers
 from bulletin.deliver.dkim import SIGNED_HEADERS, DkimSigner, relaxed_body_piece, relaxed_header
 from bulletin.render.edition import RenderedEdition
 from bulletin.render.personal import PersonalTemplate
@@ -28,24 +29,24 @@ def _qp(text: str, *, quote_spaces: bool = False) -> bytes:
     return binascii.b2a_qp(data, quotetabs=quote_spaces, istext=True).replace(b"\n", CRLF)
 
 
-def _one_line(value: str) -> str:
-    """Values from subscriber data never break a header or a line: CR and LF become spaces."""
-    return value.replace("\r", " ").replace("\n", " ")
+def encode_header(value: str, header: str = "Subject") -> bytes:
+    """An unstructured header value as ASCII: folded, encoded words where needed (bulletin.deliver.headers)."""
+    return headers.unstructured(header, value)
 
 
-def encode_header(value: str) -> bytes:
-    """A header value as ASCII: RFC 2047 encoded words where needed, folded with CRLF + space."""
-    value = _one_line(value)
-    if value.isascii():
-        return value.encode("ascii")
-    return Header(value, "utf-8").encode(maxlinelen=76).replace("\n", "\r\n").encode("ascii")
+def address_header(name: str, email: str, header: str = "To") -> bytes:
+    """`Name <email>` for an address header, folded, the name encoded when it must be."""
+    return headers.address(header, name, email)
 
 
-def address_header(name: str, email: str) -> bytes:
-    name = _one_line(name).strip()
-    if not name:
-        return f"<{email}>".encode("utf-8")
-    return formataddr((name, email), charset="utf-8").encode("utf-8")
+def list_id_value(list_id: str) -> bytes:
+    """List-Id (RFC 2919): the list's name as a phrase, encoded if needed, then `<id>`. Accepts the name already
+    encoded by email.utils.formataddr, and re-encodes it into words of at most 75 characters."""
+    name, ident = parseaddr(list_id)
+    if not ident:
+        return headers.unstructured("List-Id", list_id)
+    decoded = str(make_header(decode_header(name))) if "=?" in name else name
+    return headers.address("List-Id", decoded, ident)
 
 
 def domain_of(address: str) -> str:
@@ -110,7 +111,7 @@ class _Body:
                 key = (a, b)
                 piece = encoded.get(key)
                 if piece is None:
-                    value = _one_line(values.get(a, ""))
+                    value = headers.one_line(values.get(a, ""))
                     if b:
                         value = html_mod.escape(value, quote=True)
                     # Spaces encoded too: a value piece has no white space, so it is its own canonical form.
@@ -156,10 +157,10 @@ class MessageTemplate:
             self.body = _Body(parts, None)
             content_type, encoding = b'text/plain; charset="utf-8"', b"quoted-printable"
         self._static = {
-            "from": address_header(from_name, from_address),
+            "from": address_header(from_name, from_address, "From"),
             "subject": encode_header(subject_prefix + edition.subject),
-            "reply-to": address_header("", reply_to) if reply_to else None,
-            "list-id": encode_header(list_id) if list_id else None,
+            "reply-to": address_header("", reply_to, "Reply-To") if reply_to else None,
+            "list-id": list_id_value(list_id) if list_id else None,
             "list-unsubscribe-post": b"List-Unsubscribe=One-Click" if one_click else None,
             "x-bulletin-send": str(send_id).encode("ascii") if send_id is not None else None,
             "mime-version": b"1.0",

@@ -4,6 +4,10 @@ The traps, measured: the default `misfire_grace_time` (1 s) silently drops a dat
 than a second, so a send due while no worker ran would never go; here it is None (run however late), with
 `coalesce=True`, a textual `module:function` reference and the send id as the only argument. Starting a send
 is idempotent, so a job that fires twice (two workers, a restart mid-run) starts it once.
+
+A job only wakes the worker: what is due, and whether it may go, is decided by the worker's pass (the services
+check a scheduled send's folder and run the monthly schedule there). The monthly schedule's cron job ("monthly",
+on [schedule].day at [schedule].time) is written by each worker when it starts, or removed without a schedule.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from bulletin.store.models import Send, utcnow
 
 JOB_TABLE = "apscheduler_jobs"
 FIRE = "bulletin.deliver.schedule:fire_send"
+WAKE = "bulletin.deliver.schedule:wake_worker"
+MONTHLY_JOB = "monthly"
 
 
 class ScheduleError(BulletinError, ValueError):
@@ -110,30 +116,42 @@ class _Worker:
 
 
 def fire_send(send_id: int) -> None:
-    """The job: start the send (snapshot its recipients); the worker loop then delivers it."""
+    """A scheduled send's job: wake the worker, whose pass starts the send if it may go."""
     if _Worker.engine is None:
         raise RuntimeError("a scheduled send fired outside `bulletin worker`")
-    with session_scope(_Worker.engine) as session:
-        start_send(session, send_id)
     _Worker.wake.set()
 
 
-def start_scheduler(engine: Engine, cfg) -> tuple[BaseScheduler, threading.Event]:
-    """Run the job store's scheduler in this process; jobs that came due while nothing ran fire at once."""
+def wake_worker() -> None:
+    """The monthly job: wake the worker, whose pass runs the monthly schedule."""
+    _Worker.wake.set()
+
+
+def start_scheduler(engine: Engine, cfg, monthly: dict | None = None) -> tuple[BaseScheduler, threading.Event]:
+    """Run the job store's scheduler in this process; jobs that came due while nothing ran fire at once.
+
+    `monthly`: the cron fields of the monthly job (day, hour, minute), written or replaced now; None removes it."""
     _Worker.engine = engine
     _Worker.wake = threading.Event()
     s = scheduler(engine, cfg.organisation.timezone)
     s.start()
+    if monthly is not None:
+        s.add_job(WAKE, trigger="cron", id=MONTHLY_JOB, replace_existing=True, misfire_grace_time=None,
+                  coalesce=True, timezone=ZoneInfo(cfg.organisation.timezone), **monthly)
+    elif s.get_job(MONTHLY_JOB) is not None:
+        s.remove_job(MONTHLY_JOB)
     return s, _Worker.wake
 
 
 def start_due_sends(engine: Engine) -> list[int]:
     """Start scheduled sends that are due, whatever became of their job (the job is written after the send's row,
-    so a crash between the two leaves a send with no job)."""
+    so a crash between the two leaves a send with no job). The worker's default pass; `bulletin worker` passes
+    the services' own, which check a send's folder first."""
     with session_scope(engine) as session:
         due = list(
             session.scalars(
-                select(Send.id).where(Send.state == "scheduled", Send.scheduled_at <= utcnow()).order_by(Send.id)
+                select(Send.id).where(Send.state == "scheduled", Send.scheduled_at <= utcnow(),
+                                      Send.waiting.is_(None)).order_by(Send.id)
             )
         )
     started = []

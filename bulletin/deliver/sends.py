@@ -6,12 +6,13 @@ import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from bulletin.errors import DeliveryError, NotFoundError
 from bulletin.render.edition import RenderedEdition
 from bulletin.store import queries
+from bulletin.states import SendState, WaitReason
 from bulletin.store.models import Delivery, Send, SendEdition, utcnow
 
 
@@ -27,17 +28,17 @@ def create_send(
     editions: Sequence[RenderedEdition],
     scheduled_at: dt.datetime | None = None,
     again: bool = False,
+    fingerprint: str | None = None,
 ) -> Send:
     """A new send in state `scheduled` with its editions (primary first). Refuses a second send of the same issue
-    to the same list unless `again` is true (`bulletin send --again`)."""
+    to the same list unless `again` is true (`bulletin send --again`). `fingerprint`: the issue folder's, for a
+    send that is rendered again from the folder when it fires (and waits if the folder changed)."""
     if not editions:
         raise DeliveryError("the issue has no edition to send", where=str(issue_dir))
     ml = queries.get_list(session, list_slug)
     slug = editions[0].slug
     if not again:
-        earlier = session.scalars(
-            select(Send).where(Send.issue_slug == slug, Send.list_id == ml.id, Send.state != "cancelled").order_by(Send.id)
-        ).first()
+        earlier = existing_send(session, slug, ml.id)
         if earlier is not None:
             what = "is scheduled for" if earlier.state == "scheduled" else "was already sent to"
             raise AlreadySentError(
@@ -52,6 +53,7 @@ def create_send(
         list_id=ml.id,
         state="scheduled",
         scheduled_at=scheduled_at,
+        fingerprint=fingerprint,
     )
     send.editions = [
         SendEdition(language=e.language, subject=e.subject, preheader=e.preheader, html=e.html, text=e.text)
@@ -60,6 +62,49 @@ def create_send(
     session.add(send)
     session.flush()
     return send
+
+
+def existing_send(session: Session, slug: str, list_id: int) -> Send | None:
+    """The first send of the issue to the list that was not cancelled, if any."""
+    return session.scalars(
+        select(Send).where(Send.issue_slug == slug, Send.list_id == list_id, Send.state != SendState.CANCELLED)
+        .order_by(Send.id)
+    ).first()
+
+
+def due_sends(session: Session, now: dt.datetime) -> list[Send]:
+    """Scheduled sends whose time has come (waiting ones included: they are looked at again)."""
+    return list(session.scalars(
+        select(Send).where(Send.state == SendState.SCHEDULED, Send.scheduled_at <= now).order_by(Send.id)))
+
+
+def waiting_sends(session: Session, slug: str | None = None) -> list[Send]:
+    """Sends that came due and wait (for an approval, a folder), of one issue or all."""
+    query = select(Send).where(Send.state == SendState.SCHEDULED, Send.waiting.is_not(None))
+    if slug is not None:
+        query = query.where(Send.issue_slug == slug)
+    return list(session.scalars(query.order_by(Send.id)))
+
+
+def set_waiting(session: Session, send_id: int, reason: WaitReason, now: dt.datetime) -> bool:
+    """Mark a due send as waiting for `reason`; True when that is news (it was not waiting, or for another
+    reason), so the alert goes once per reason. The row is locked: two workers alert once."""
+    send = session.scalars(select(Send).where(Send.id == send_id).with_for_update()).one()
+    if send.state != SendState.SCHEDULED or send.waiting == reason:
+        return False
+    send.waiting, send.waiting_since = reason, now
+    session.flush()
+    return True
+
+
+def replace_editions(session: Session, send: Send, editions: Sequence[RenderedEdition], fingerprint: str) -> None:
+    """The editions rendered from the folder when the send fires, instead of those stored when it was made."""
+    session.execute(delete(SendEdition).where(SendEdition.send_id == send.id))
+    session.add_all([SendEdition(send_id=send.id, language=e.language, subject=e.subject, preheader=e.preheader,
+                                 html=e.html, text=e.text) for e in editions])
+    send.language = editions[0].language
+    send.fingerprint = fingerprint
+    session.flush()
 
 
 def get_send(session: Session, send_id: int) -> Send:
@@ -77,7 +122,7 @@ def start_send(session: Session, send_id: int) -> bool:
     started = session.execute(
         update(Send)
         .where(Send.id == send_id, Send.state == "scheduled")
-        .values(state="running", started_at=utcnow())
+        .values(state="running", started_at=utcnow(), waiting=None, waiting_since=None)
         .execution_options(synchronize_session=False)
     )
     if started.rowcount != 1:
@@ -107,6 +152,7 @@ def cancel_send(session: Session, send_id: int) -> str:
     was = send.state
     send.state = "cancelled"
     send.finished_at = utcnow()
+    send.waiting = send.waiting_since = None  # a cancelled send waits for nothing
     session.execute(
         update(Delivery)
         .where(Delivery.send_id == send_id, Delivery.status.in_(("pending", "deferred")))

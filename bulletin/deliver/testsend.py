@@ -15,13 +15,11 @@ from bulletin.tokens import Tokens
 
 @dataclass(frozen=True)
 class TestRecipient:
-    """Who a test goes to. With a list, the links are the address's own where it is on that list (so the test
-    shows the real unsubscribe link), else a link that unsubscribes nobody (ids 0)."""
+    """Who a test goes to: the address, and with a list, the name it has there and the list's List-Id. Its
+    unsubscribe link unsubscribes nobody: it leads to a page that says the message was a test."""
 
     email: str
     name: str = ""
-    subscriber_id: int = 0
-    list_id: int = 0
     #: the List-Id header of the list, or "" without a list
     list_header: str = ""
 
@@ -40,7 +38,7 @@ def send_test(cfg, editions: Sequence[RenderedEdition], recipients: Sequence[Tes
                 template = MessageTemplate(e, from_name=d.from_name, from_address=d.from_address,
                                            reply_to=d.reply_to, list_id=to.list_header, signer=signer,
                                            subject_prefix="[TEST] ")
-                token = tokens.unsubscribe(to.subscriber_id, to.list_id)
+                token = tokens.test_send(e.language, e.slug)
                 recipient = Recipient(email=to.email, name=to.name, message_id=f"test.{secrets.token_hex(8)}@{domain}",
                                       unsubscribe_url=f"{cfg.web.base_url}/unsubscribe/{token}",
                                       archive_url=f"{cfg.web.base_url}/archive/{e.slug}")

@@ -30,15 +30,23 @@ def run_worker(
     progress: Callable[[int], ProgressFn] | None = None,
     poll_seconds: float = 5.0,
     on_send_done: Callable[[int, claims.Outstanding], None] | None = None,
+    start_due: Callable[[], object] | None = None,
+    monthly: dict | None = None,
 ) -> None:
-    """Deliver due and unfinished sends. Without `drain`, loop until `stop` is set (or the process is stopped)."""
+    """Deliver due and unfinished sends. Without `drain`, loop until `stop` is set (or the process is stopped).
+
+    `start_due` runs at the start of every pass to start what has come due (default: every due scheduled
+    send); `monthly`: the cron fields of the monthly schedule's wake-up job (see deliver.schedule)."""
     stop = stop or threading.Event()
     worker_id = claims.new_worker_id()
-    sched, wake = start_scheduler(engine, cfg)
+    sched, wake = start_scheduler(engine, cfg, monthly)
     try:
         while not stop.is_set():
             wake.clear()
-            start_due_sends(engine)
+            if start_due is not None:
+                start_due()
+            else:
+                start_due_sends(engine)
             for send_id in running_sends(engine):
                 if stop.is_set():
                     break
@@ -70,7 +78,8 @@ def _due_work(engine: Engine) -> bool:
     with session_scope(engine) as session:
         claims.release_dead_claims(session)
         scheduled = session.scalar(
-            select(Send.id).where(Send.state == "scheduled", Send.scheduled_at <= utcnow()).limit(1)
+            select(Send.id).where(Send.state == "scheduled", Send.scheduled_at <= utcnow(),
+                                  Send.waiting.is_(None)).limit(1)
         )
         pending = session.scalar(
             select(Delivery.id)

@@ -15,11 +15,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bulletin.config import Config
-from bulletin.content import ImageRole, Problem, Severity, read_issue
+from bulletin.content import ImageRole, Issue, Problem, Severity, read_issue
 from bulletin.content.problems import Report, dedupe
 from bulletin.errors import BulletinError
 from bulletin.i18n import Message
 from bulletin.render.assets import edition_assets
+from bulletin.render.edition import RenderedEdition
 from bulletin.render.pipeline import TEMPLATES_DIR, recipient_size, render_edition
 
 #: The front matter key that names an image of each role, so the editor can mark the field.
@@ -50,6 +51,12 @@ class CheckReport:
     issue_dir: Path
     problems: tuple[Problem, ...]
     weights: tuple[EditionWeight, ...] = ()
+    #: the issue as read, when it could be (a send goes on with it rather than reading the folder again)
+    issue: Issue | None = None
+    #: every edition as rendered for the check, primary first (all of them when there is no error)
+    editions: tuple[RenderedEdition, ...] = ()
+    #: the files the reading went through (what an approval's fingerprint covers)
+    sources: tuple[Path, ...] = ()
 
     @property
     def errors(self) -> list[Problem]:
@@ -72,7 +79,7 @@ def check_issue(issue_dir: Path, cfg: Config, *, templates_dir: Path | None = No
     problems = list(reading.problems)
     issue = reading.issue
     if issue is None:
-        return CheckReport(issue_dir, tuple(problems))
+        return CheckReport(issue_dir, tuple(problems), sources=reading.sources)
     report = Report(issue.path.resolve(), issue.path)
     tdir = Path(templates_dir or TEMPLATES_DIR)
     base = urlsplit(cfg.web.base_url)
@@ -90,6 +97,7 @@ def check_issue(issue_dir: Path, cfg: Config, *, templates_dir: Path | None = No
                             blocking=False,
                             hint=Message("hint.host.logo" if ref.role is ImageRole.LOGO else "hint.host.image"))
     weights = []
+    editions = []
     sizes: dict[str, int] = {}
     reported: set[str] = set()
     for lang in issue.languages:
@@ -98,6 +106,7 @@ def check_issue(issue_dir: Path, cfg: Config, *, templates_dir: Path | None = No
         except BulletinError as e:
             report.at(Path(e.where) if e.where else issue.path).error(e.line, "check.render", what=e.what)
             break
+        editions.append(edition)
         report.problems.extend(edition.warnings)
         for url, tag in _remote_resources(edition.html):
             host = urlsplit(url).netloc.lower()
@@ -129,7 +138,8 @@ def check_issue(issue_dir: Path, cfg: Config, *, templates_dir: Path | None = No
             report.at(issue.path).warning(None, "check.edition.heavy", language=lang, kb=_kb(weight.total),
                                           html_kb=_kb(weight.html_bytes), images_kb=_kb(weight.image_bytes),
                                           limit=limit, hint=Message("hint.edition.lighter"))
-    return CheckReport(issue_dir, tuple(dedupe([*problems, *report.problems])), tuple(weights))
+    return CheckReport(issue_dir, tuple(dedupe([*problems, *report.problems])), tuple(weights), issue,
+                       tuple(editions), reading.sources)
 
 
 def _kb(n: int) -> int:

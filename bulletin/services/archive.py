@@ -41,7 +41,8 @@ def web_copy(uow: UnitOfWork, slug: str, language: str, *, archive_url: str, sub
 
 
 def issue_folder(uow: UnitOfWork, slug: str) -> Path:
-    """The folder an archived issue was sent from (its images are read there)."""
+    """The folder an archived issue was sent from: the images of mail sent before images were published
+    (`media`) are read there."""
     send = published.latest_send(uow.session, slug)
     if send is None:
         raise NotFoundError("no such issue in the archive")
@@ -66,6 +67,19 @@ def image(issue_dir: Path, name: str) -> tuple[bytes, str]:
         return _scaled(str(issue_dir), name, stat.st_mtime_ns, stat.st_size)
     except (BulletinError, OSError):
         raise NotFoundError("no such image") from None
+
+
+def media(uow: UnitOfWork, name: str) -> tuple[bytes, str, str]:
+    """A published image or icon by its address `/media/HASH.EXT`: (bytes, media type, hash). NotFoundError
+    for any other name, or a hash that was never published."""
+    from bulletin.render.publish import parse_media_name
+    from bulletin.store import media as media_files
+
+    parsed = parse_media_name(name)
+    found = media_files.get(uow.session, parsed[0]) if parsed else None
+    if found is None or found.media_type != parsed[1]:
+        raise NotFoundError("no such file")
+    return bytes(found.data), found.media_type, found.digest
 
 
 def icon(name: str) -> bytes:

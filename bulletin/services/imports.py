@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 from bulletin.errors import BulletinError, NotFoundError
 from bulletin.i18n import Message
@@ -34,7 +34,7 @@ from bulletin.services.store import Store, UnitOfWork
 from bulletin.states import ImportState
 from bulletin.store import import_jobs as rows
 from bulletin.store import queries
-from bulletin.store.exporter import export_subscribers
+from bulletin.store.exporter import CsvFormat, csv_format, export_subscribers, export_to_file
 from bulletin.store.importer import BATCH, ImportReport, RowNote, import_subscribers
 from bulletin.store.models import FILE_NAME_MAX, utcnow
 
@@ -68,9 +68,21 @@ def import_file(uow: UnitOfWork, cfg, path: str | Path, list_slug: str, *, dry_r
     return report
 
 
-def export_file(uow: UnitOfWork, list_slug: str, out: TextIO) -> int:
-    """Write every subscription of the list to `out` as CSV; returns the number of rows."""
-    return export_subscribers(uow.session, queries.get_list(uow.session, list_slug), out)
+def export_format(cfg, delimiter: str | None = None) -> CsvFormat:
+    """What the organisation's spreadsheets open with a double-click (';' for French, ',' for English), with
+    `delimiter` instead of its own when given."""
+    return csv_format(cfg.organisation.language, delimiter)
+
+
+def export_file(uow: UnitOfWork, list_slug: str, out: BinaryIO, **options) -> int:
+    """Write every subscription of the list to `out` (bytes) as CSV; returns the number of rows. `options`:
+    those of `bulletin.store.exporter.export_subscribers` (format, raw, progress)."""
+    return export_subscribers(uow.session, queries.get_list(uow.session, list_slug), out, **options)
+
+
+def export_to_path(uow: UnitOfWork, list_slug: str, path: str | Path, **options) -> int:
+    """`export_file` into the file `path`, written atomically (complete or not at all, nothing left behind)."""
+    return export_to_file(uow.session, queries.get_list(uow.session, list_slug), path, **options)
 
 
 # -- the report as data: kept with the job, shown in the reader's language -----------------------------------------

@@ -32,6 +32,10 @@ def send_report(uow: UnitOfWork, send_id: int, language: str | None = None) -> d
         "started_at": _iso(f["started_at"]),
         "finished_at": _iso(f["finished_at"]),
         "total": f["total"],
+        #: why a due send has not started (changed, missing, errors), or None
+        "waiting": str(f["waiting"]) if f["waiting"] else None,
+        "waiting_since": _iso(f["waiting_since"]),
+        "issue_dir": f["issue_dir"],
         "sent": by_status.get("sent", 0),
         "failed": by_status.get("failed", 0),
         "deferred": by_status.get("deferred", 0),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,16 @@ from bulletin.store.addresses import plain
 
 SAMPLE_BYTES = 64 << 10
 CHUNK = 1 << 18
+#: A line longer than this is rejected without being read into memory (10,000 columns of a few words fit).
+MAX_LINE_BYTES = 4 << 20
+MAX_LINE_CHARS = MAX_LINE_BYTES
+#: A row may take this many physical lines (a quoted postal address or note over a few lines); a quote still
+#: open after them is a stray one, and its row is rejected instead of swallowing the rows below it.
+MAX_ROW_LINES = 8
+#: How much text csv.Sniffer judges the delimiter on (it counts every character of every line it is given).
+SNIFF_CHARS = 64 << 10
+#: What an address in a cell looks like, to tell a row from the next line of a quoted value.
+ADDRESS_LIKE = re.compile(r"[^\s@\"';,<>]+@[^\s@\"';,<>]+")
 DELIMITERS = ",;\t|"
 #: How many non-blank lines may stand above the header (a title, a date, an empty row of separators).
 HEADER_SEARCH = 10
@@ -39,6 +51,20 @@ LAST_NAME = {"last name", "lastname", "surname", "family name", "nom de famille"
 LANGUAGE = {"language", "langue", "lang", "preferred language", "langue preferee"}
 STATUS = {"status", "statut"}
 SUBSCRIBER_STATUS = {"subscriber status", "statut abonne"}
+
+
+#: What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: str) -> str:
+    """A cell that a spreadsheet shows as text: a leading apostrophe before what would start a formula."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def unneutralise(value: str) -> str:
+    """The value of a cell written by `neutralise` (spreadsheets also drop that apostrophe when they save)."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
 
 
 @dataclass
@@ -102,19 +128,45 @@ def detect_encoding(fh: BinaryIO, where: Path) -> str:
     )
 
 
-def physical_lines(fh: BinaryIO) -> Iterator[bytes]:
-    """The file's lines with their endings (CRLF, LF or a lone CR, as csv expects with newline='')."""
+class TooLong(str):
+    """A line longer than MAX_LINE_BYTES: only its beginning is kept (the report can name the address it holds)."""
+
+    HEAD = 1024
+
+
+class LongBytes(bytes):
+    """The first bytes of a line too long to read."""
+
+
+def physical_lines(fh: BinaryIO, limit: int | None = None) -> Iterator[bytes]:
+    """The file's lines with their endings (CRLF, LF or a lone CR, as csv expects with newline=''). A line longer
+    than `limit` bytes is skipped without being held in memory: its first bytes come as a `LongBytes`."""
+    limit = limit or MAX_LINE_BYTES
     rest = b""
+    head: bytes | None = None  # inside a line already found too long: its beginning; the rest is dropped
     while chunk := fh.read(CHUNK):
         lines = (rest + chunk).splitlines(keepends=True)
         last = lines.pop()
-        yield from lines
         if last.endswith(b"\n"):
-            yield last
-            rest = b""
+            lines.append(last)
+            last = b""
+        for line in lines:
+            if head is not None:
+                yield LongBytes(head)
+                head = None
+            elif len(line) > limit:
+                yield LongBytes(line[:TooLong.HEAD])
+            else:
+                yield line
+        # `last` goes on in the next read (or is a CR that may be the first half of CRLF)
+        if len(last) > limit:
+            head = head if head is not None else last[:TooLong.HEAD]
+            rest = last[-1:]
         else:
-            rest = last  # a line that goes on in the next read, or a CR that may be the first half of CRLF
-    if rest:
+            rest = last
+    if head is not None or len(rest) > limit:
+        yield LongBytes(head if head is not None else rest[:TooLong.HEAD])
+    elif rest:
         yield rest
 
 
@@ -131,6 +183,9 @@ class LineDecoder:
 
     def __iter__(self) -> Iterator[str]:
         for raw in physical_lines(self.fh):
+            if isinstance(raw, LongBytes):
+                yield TooLong(raw.decode(self.encoding, "replace"))
+                continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -141,8 +196,26 @@ class LineDecoder:
             yield line
 
 
-def _header_cells(line: str, delimiter: str) -> list[str]:
-    return next(csv.reader([line], delimiter=delimiter), [])
+def text_lines(text: io.TextIOBase, limit: int | None = None) -> Iterator[str]:
+    """The lines of a text stream opened with newline='' (CRLF, LF and lone CR ends kept). A line longer than
+    `limit` characters is skipped a piece at a time: its beginning comes as a `TooLong`."""
+    limit = limit or MAX_LINE_CHARS
+    while piece := text.readline(limit):
+        if len(piece) < limit or piece.endswith(("\n", "\r")):
+            yield piece
+            continue
+        head = piece[:TooLong.HEAD]
+        while len(piece) == limit and not piece.endswith(("\n", "\r")):
+            piece = text.readline(limit)
+        yield TooLong(head)
+
+
+def _cells_alone(line: str, delimiter: str) -> list[str]:
+    """The cells of one line read alone ([] for a line holding a value over csv's limit)."""
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return []
 
 
 def _has_email_column(cells: list[str]) -> bool:
@@ -151,34 +224,52 @@ def _has_email_column(cells: list[str]) -> bool:
 
 def sniff_delimiter(lines: list[str]) -> str:
     """csv.Sniffer's guess among the usual delimiters, else the one the first line holds most of."""
+    sample, size = [], 0
+    for line in lines:
+        sample.append(line[:SNIFF_CHARS - size])
+        size += len(sample[-1])
+        if size >= SNIFF_CHARS:
+            break
     try:
-        return csv.Sniffer().sniff("".join(lines), delimiters=DELIMITERS).delimiter
+        return csv.Sniffer().sniff("".join(sample), delimiters=DELIMITERS).delimiter
     except csv.Error:
-        return max(DELIMITERS, key=lines[0].count)
+        return max(DELIMITERS, key=sample[0].count) if sample else ","
 
 
 def header_delimiter(line: str, sniffed: str) -> str | None:
     """The delimiter under which `line` names an email column (the sniffed one first), or None."""
+    if isinstance(line, TooLong):
+        return None
     for delimiter in [sniffed, *DELIMITERS]:
-        if _has_email_column(_header_cells(line, delimiter)):
+        if _has_email_column(_cells_alone(line, delimiter)):
             return delimiter
     return None
 
 
 def find_header(lines: list[tuple[int, str]], where: Path) -> tuple[int, str]:
     """The header among the first non-blank lines (a title row above it is common in spreadsheets) and the delimiter:
-    (its index in `lines`, delimiter). Raises ImportFileError naming what the first line holds."""
-    sniffed = sniff_delimiter([text for _, text in lines])
+    (its index in `lines`, delimiter). Raises ImportFileError naming what the first line holds.
+
+    `lines` are (line number, text); a `TooLong` line is never the header."""
+    sniffed = sniff_delimiter([text for _, text in lines if not isinstance(text, TooLong)])
     for index, (_, text) in enumerate(lines[:HEADER_SEARCH]):
         delimiter = header_delimiter(text, sniffed)
         if delimiter is not None:
             if index:
-                delimiter = header_delimiter(text, sniff_delimiter([t for _, t in lines[index:]])) or delimiter
+                below = [t for _, t in lines[index:] if not isinstance(t, TooLong)]
+                delimiter = header_delimiter(text, sniff_delimiter(below)) or delimiter
             return index, delimiter
-    found = ", ".join(repr(c.strip()) for c in _header_cells(lines[0][1], sniffed) if c.strip())[:200]
+    first = lines[0][1]
+    cells = _cells_alone(first, sniffed)
+    if isinstance(first, TooLong):
+        found = f"a line over {MAX_LINE_BYTES >> 20} MiB"
+    elif cells:
+        found = ", ".join(repr(c.strip()) for c in cells if c.strip())[:200] or "nothing"
+    else:
+        found = f"a value over {csv.field_size_limit() // 1024} KiB"
     raise ImportFileError(
         "no email column: a header row among the first lines must name the columns, one of them 'email' "
-        f"(or 'e-mail', 'courriel', 'adresse e-mail'); found {found or 'nothing'}",
+        f"(or 'e-mail', 'courriel', 'adresse e-mail'); found {found}",
         where=where,
         line=lines[0][0],
     )
@@ -226,8 +317,148 @@ def map_columns(cells: list[str], where: Path, line: int) -> Columns:
     return Columns(**found, extra=extra, width=len(cells))
 
 
+@dataclass(frozen=True)
+class Record:
+    """One row of the file: the physical line it starts on, its values, how many lines it takes, and what makes
+    it unreadable (then `values` are those of its first line read alone, for the report)."""
+
+    line: int
+    values: list[str]
+    lines: int = 1
+    problem: str | None = None
+    #: for an unreadable row, the address its first line holds (where the report can name it)
+    address: str = ""
+
+
+class _BrokenRow(Exception):
+    """The row being read cannot be read; only its first line is consumed, the lines after it are read again."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+
+def _closing_quote(text: str) -> int:
+    """Where a quoted value that is open at the start of `text` closes: its first quote that is not a doubled
+    one (-1 when it goes on past the line)."""
+    i = text.find('"')
+    while i != -1 and text.startswith('"', i + 1):
+        i = text.find('"', i + 2)
+    return i
+
+
+class RowShape:
+    """What a row of this file looks like, to tell the next line of a quoted value from a row of its own."""
+
+    def __init__(self, delimiter: str, email: int):
+        self.delimiter = delimiter
+        self.email = email
+        #: the header's number of columns, once it is read
+        self.width: int | None = None
+
+    def holds_address(self, text: str, *, quotes: bool = True) -> bool:
+        """Whether `text`, read alone as a row, has an address in the email column (`quotes=False`: reading
+        quotes as plain characters)."""
+        if quotes:
+            cells = _cells_alone(text, self.delimiter)
+        else:
+            cells = [c.strip(' "') for c in text.rstrip("\r\n").split(self.delimiter)]
+        return self.email < len(cells) and ADDRESS_LIKE.fullmatch(cells[self.email].strip()) is not None
+
+    def problem_opening(self, text: str) -> str | None:
+        """Why the row's first line cannot open a value that goes on over the next lines, or None: it cannot when
+        the open value holds the row's own address (`",awa@example.org,Awa` read with a stray quote)."""
+        if not self.holds_address(text) and self.holds_address(text, quotes=False):
+            return "a quote opened on this line is not closed on it"
+        return None
+
+    def problem_closed(self, values: list[str], lines: int) -> str | None:
+        """Why a row read over several lines is not one, or None: a value that went on over lines shifted the
+        values after it (more than the header has: it closed on a quote of another row)."""
+        if self.width is not None and any(v.strip() for v in values[self.width:]):
+            return (f"a quote opened on this line is not closed where it should be: read over {lines} lines, the "
+                    f"row has {len(values)} values for {self.width} columns")
+        return None
+
+    def problem_going_on(self, number: int, text: str) -> str | None:
+        """Why a quoted value open since the row's first line cannot go on into line `number`, or None.
+
+        It cannot when the line is a row of its own (an address in the email column, before the value would
+        close), or when the quote that would close it is followed by other text (`"x",` closes a value; `"x y`
+        in the middle of a line opens the next row's value, which a stray quote above has put out of step)."""
+        if isinstance(text, TooLong):
+            return f"a quote opened on this line is not closed before line {number}, which is too long to read"
+        close = _closing_quote(text)
+        if close != -1 and text[close + 1:close + 2] not in ("", self.delimiter, "\r", "\n"):
+            if self.holds_address(text) or self.holds_address(text[:close]):
+                return (f"a quote opened on this line is not closed before line {number}, "
+                        "which is a row of its own")
+            return (f"a quote opened on this line is not closed properly: the quote that would close it, on "
+                    f"line {number}, is followed by other text")
+        if self.holds_address(text if close == -1 else text[:close]):
+            return f"a quote opened on this line is not closed before line {number}, which is a row of its own"
+        return None
+
+
+class _Feed:
+    """Gives the csv reader one physical line at a time and watches what it asks for.
+
+    The reader asks for another line within a row only while a quoted value is open. A value may go on over a
+    few lines, but not into a line that is a row of its own, nor past the end of the file or MAX_ROW_LINES:
+    then the row's quote is a stray one. The row is refused at its first line and the lines after it are given
+    back, to be read as the rows they are, so that no row is ever swallowed."""
+
+    def __init__(self, source: Iterator[tuple[int, str]], shape: RowShape):
+        self.source = source
+        self.shape = shape
+        self.back: deque[tuple[int, str]] = deque()
+        #: the lines of the row being read
+        self.taken: list[tuple[int, str]] = []
+        #: the last line read from the file (for errors that concern the file, not a row)
+        self.last_line = 0
+
+    def _pull(self) -> tuple[int, str]:
+        if self.back:
+            return self.back.popleft()
+        item = next(self.source)
+        self.last_line = item[0]
+        return item
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        if not self.taken:
+            number, text = self._pull()  # StopIteration: the reader ends
+            self.taken.append((number, text))
+            if isinstance(text, TooLong):
+                raise _BrokenRow(f"the line is longer than {MAX_LINE_BYTES >> 20} MiB")
+            return text
+        # The row goes on past a line end: a quoted value is open.
+        if len(self.taken) == 1 and (problem := self.shape.problem_opening(self.taken[0][1])):
+            raise _BrokenRow(problem)
+        if len(self.taken) >= MAX_ROW_LINES:
+            raise _BrokenRow(f"a quote opened on this line is not closed within {MAX_ROW_LINES} lines")
+        try:
+            number, text = self._pull()
+        except StopIteration:
+            raise _BrokenRow("a quote opened on this line is never closed") from None
+        problem = self.shape.problem_going_on(number, text)
+        if problem:
+            self.back.appendleft((number, text))
+            raise _BrokenRow(problem)
+        self.taken.append((number, text))
+        return text
+
+    def give_back_all_but_first(self) -> None:
+        self.back.extendleft(reversed(self.taken[1:]))
+        del self.taken[1:]
+
+
 class SubscriberFile:
-    """An open subscriber CSV: its encoding, delimiter and columns, and its data rows with their line numbers."""
+    """An open subscriber CSV: its encoding, delimiter and columns, and its rows with the lines they take.
+
+    Every physical line is accounted for: above or in the header (`header_lines`), blank (`blank_lines`), or
+    part of exactly one row that `rows()` yields."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -241,10 +472,12 @@ class SubscriberFile:
             raise ImportFileError(f"cannot read the file: {e.strerror}", where=self.path)
         self._text: io.TextIOWrapper | None = None
         self._decoder: LineDecoder | None = None
+        self.blank_lines = 0
+        self.header_lines = 0
         try:
             self.size = self.path.stat().st_size
             self.encoding = detect_encoding(self._raw, self.path)
-            self._reader, self.header_line, self.delimiter, self.columns = self._open_reader()
+            self._open_reader()
         except BaseException:
             self._raw.close()
             raise
@@ -256,65 +489,105 @@ class SubscriberFile:
             return f"{self.encoding}, {self._decoder.utf8_lines} lines in utf-8"
         return self.encoding
 
-    def _lines(self) -> Iterator[str]:
-        """The file's lines from the start, as text."""
+    def _lines(self) -> Iterator[tuple[int, str]]:
+        """The file's physical lines from the start, numbered from 1, as text (a `TooLong` for a line too long)."""
         if self._text is not None:
             self._text.detach()  # keep the binary file open: the wrapper would close it when dropped
             self._text = None
         self._raw.seek(0)
         if self.encoding in LEGACY_ENCODINGS:
             self._decoder = LineDecoder(self._raw, self.encoding)
-            return iter(self._decoder)
+            return enumerate(self._decoder, start=1)
         self._text = io.TextIOWrapper(self._raw, encoding=self.encoding, newline="")
-        return self._text
+        return enumerate(text_lines(self._text), start=1)
 
-    def _open_reader(self):
-        # Read whole physical lines to find the header and delimiter, then start again so the csv reader sees all.
+    def _open_reader(self) -> None:
+        # Read whole physical lines to find the header and delimiter, then start again at the header line.
         sample: list[tuple[int, str]] = []
+        size = 0
         try:
-            for number, line in enumerate(self._lines(), start=1):
+            for number, line in self._lines():
                 if line.strip(" \t\r\n,;|"):  # a row of empty cells is blank too
                     sample.append((number, line))
-                    if len(sample) >= 50:
+                    size += len(line)
+                    if len(sample) >= 50 or size >= SAMPLE_BYTES * 4:
                         break
         except UnicodeDecodeError:
             raise ImportFileError(f"the file is not valid {self.encoding} text", where=self.path)
         if not sample:
             raise ImportFileError("the file is empty", where=self.path)
-        index, delimiter = find_header(sample, self.path)
-        header_line = sample[index][0]
-        reader = csv.reader(self._lines(), delimiter=delimiter, quotechar='"', doublequote=True)
-        self._line = 0
-        header: list[str] = []
-        while self._line < header_line:
-            header = self._next(reader)
-        header[0] = header[0].lstrip("\ufeff")
-        return reader, header_line, delimiter, map_columns(header, self.path, header_line)
+        index, self.delimiter = find_header(sample, self.path)
+        self.header_line = sample[index][0]
+        lines = self._lines()
+        for _ in range(self.header_line - 1):
+            next(lines)
+        # Until the header is read, its own line (read alone) says where addresses are.
+        alone = _cells_alone(sample[index][1], self.delimiter)
+        shape = RowShape(self.delimiter, next((i for i, c in enumerate(alone) if plain(c) in EMAIL), 0))
+        self._feed = _Feed(lines, shape)
+        self._reader = csv.reader(self._feed, delimiter=self.delimiter, quotechar='"', doublequote=True)
+        header = self._record()
+        if header is None or header.problem:
+            raise ImportFileError(f"the header row cannot be read: {header.problem if header else 'it is empty'}",
+                                  where=self.path, line=self.header_line)
+        self.header_lines = self.header_line - 1 + header.lines
+        cells = [unneutralise(c) for c in header.values]
+        cells[0] = cells[0].lstrip("\ufeff")
+        self.columns = map_columns(cells, self.path, self.header_line)
+        shape.email, shape.width = self.columns.email, self.columns.width
 
-    def _next(self, reader) -> list[str]:
+    def _record(self) -> Record | None:
+        """The next row, or None at the end of the file."""
+        feed = self._feed
+        feed.taken.clear()
         try:
-            row = next(reader)
+            values = next(self._reader)
+        except StopIteration:
+            return None
+        except _BrokenRow as e:
+            problem = e.what
         except csv.Error as e:
-            raise ImportFileError(f"unreadable CSV: {e} (a quote is not closed?)", where=self.path, line=self._line + 1)
+            if "field limit" in str(e):
+                problem = f"a value is longer than {csv.field_size_limit()} characters"
+            else:
+                problem = f"unreadable CSV: {e}"
         except UnicodeDecodeError:
             raise ImportFileError(
                 f"the file is not valid {self.encoding} text after this line (does it mix encodings?)",
                 where=self.path,
-                line=self._line,
-            )
-        self._line = reader.line_num
-        return row
+                line=feed.last_line or None,
+            ) from None
+        else:
+            lines = len(feed.taken)
+            problem = self._feed.shape.problem_closed(values, lines) if lines > 1 else None
+            if problem is None:
+                return Record(feed.taken[0][0], values, lines)
+        feed.give_back_all_but_first()
+        number, text = feed.taken[0]
+        values = _cells_alone(text, self.delimiter)
+        return Record(number, values, 1, problem, self._address_in(values, text))
 
-    def rows(self) -> Iterator[tuple[int, list[str]]]:
-        """Each non-blank data row with the physical line it starts on."""
-        while True:
-            start = self._line + 1
-            try:
-                row = self._next(self._reader)
-            except StopIteration:
-                return
-            if any(c.strip() for c in row):
-                yield start, row
+    def _address_in(self, values: list[str], text: str) -> str:
+        """The address an unreadable line holds: its email cell, else the first thing that looks like one."""
+        cols = getattr(self, "columns", None)  # None while the header itself is read
+        cell = values[cols.email].strip() if cols is not None and cols.email < len(values) else ""
+        if ADDRESS_LIKE.fullmatch(cell):
+            return cell
+        found = ADDRESS_LIKE.search(text)
+        return found.group() if found else cell
+
+    def rows(self) -> Iterator[Record]:
+        """Each non-blank row after the header, in the file's order (rows that cannot be read with a problem)."""
+        while (record := self._record()) is not None:
+            if record.problem or any(c.strip() for c in record.values):
+                yield record
+            else:
+                self.blank_lines += record.lines
+
+    @property
+    def lines_read(self) -> int:
+        """The physical lines read so far: all of them once `rows()` is exhausted."""
+        return self._feed.last_line
 
     def bytes_read(self) -> int:
         """How far into the file the reader is (for a progress bar; the text layer reads ahead a little)."""

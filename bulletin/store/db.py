@@ -44,7 +44,10 @@ def create(url: str) -> Engine:
         u = u.set(drivername="postgresql+psycopg")
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:  # a file where a folder should be (the configuration checks this first)
+                raise ConfigError(f"cannot create the folder of {u.database}: {e.strerror}", where="[database].url")
         engine = create_engine(u, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -54,6 +54,13 @@ class ImportReport:
     encoding: str = ""
     delimiter: str = ""
     dry_run: bool = False
+    #: physical lines in the file: `header_lines` + `blank_lines` + the lines of the `rows`
+    lines: int = 0
+    #: lines above the header and the header itself
+    header_lines: int = 0
+    blank_lines: int = 0
+    #: lines that continue a row's quoted value (a postal address over three lines takes two)
+    continued_lines: int = 0
     rows: int = 0
     added: int = 0
     updated: int = 0
@@ -65,6 +72,10 @@ class ImportReport:
     rejected: list[RowNote] = field(default_factory=list)
     #: rows taken with a change the admin should know of (an unknown language replaced by the default)
     warnings: list[RowNote] = field(default_factory=list)
+
+    @property
+    def lines_accounted(self) -> int:
+        return self.header_lines + self.blank_lines + self.rows + self.continued_lines
 
     @property
     def accounted(self) -> int:
@@ -250,8 +261,13 @@ def _import(session, path, ml, languages, default_language, rules, progress, bat
                          erased=erased)
         bulk.start_seen(writer.conn)
         batch: list[Row] = []
-        for line, values in f.rows():
+        for record in f.rows():
+            line, values = record.line, record.values
             report.rows += 1
+            report.continued_lines += record.lines - 1
+            if record.problem:
+                report.rejected.append(RowNote(line, record.address, record.problem))
+                continue
             try:
                 row = parse_row(line, values, f.columns, languages, default_language)
             except RowRejected as e:
@@ -268,6 +284,8 @@ def _import(session, path, ml, languages, default_language, rules, progress, bat
         writer.write(batch)
         bulk.end_seen(writer.conn)
         report.encoding = f.encoding_read
+        report.header_lines, report.blank_lines = f.header_lines, f.blank_lines
+        report.lines = f.lines_read
         if progress:
             progress(f.size, f.size)
     return report

@@ -37,9 +37,11 @@ from bulletin.states import (
     EventKind,
     ImportState,
     Role,
+    ScheduleStep,
     SendState,
     SubscriberStatus,
     SubscriptionStatus,
+    WaitReason,
 )
 from bulletin.store.addresses import search_key
 
@@ -53,6 +55,11 @@ LIST_SLUG_MAX = 64
 #: where a subscription or event came from ("import:FILE", "web", "unsubscribe:SEND"), a worker id, an issue slug
 SOURCE_MAX = 200
 STATE_MAX = 16
+#: a SHA-256 in hex: published files and issue fingerprints
+DIGEST_MAX = 64
+MEDIA_TYPE_MAX = 64
+#: "2026-12"
+MONTH_MAX = 7
 #: an audit entry's action ("send.schedule") and its object's kind ("send") and id
 ACTION_MAX = 64
 OBJECT_MAX = 200
@@ -217,6 +224,13 @@ class Send(Base):
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
     total: Mapped[int] = mapped_column(default=0)
+    #: the fingerprint of the issue folder it was scheduled with (content/fingerprint.py); when it fires, the
+    #: folder must still have it, or have been approved again as it is. None: a send that was not scheduled
+    #: from a folder checked this way (sent at once, or made before fingerprints existed)
+    fingerprint: Mapped[str | None] = mapped_column(String(DIGEST_MAX))
+    #: why a due send has not started (None: it is not waiting), and since when
+    waiting: Mapped[WaitReason | None] = mapped_column(enum_column(WaitReason, "waiting"))
+    waiting_since: Mapped[dt.datetime | None]
 
     mailing_list: Mapped[MailingList] = relationship()
     editions: Mapped[list[SendEdition]] = relationship(back_populates="send", cascade="all, delete-orphan")
@@ -261,6 +275,55 @@ class Delivery(Base):
     )
 
 
+class PublishedFile(Base):
+    """An image or icon as it is mailed, stored under the SHA-256 of its bytes. A message refers to it by that
+    hash (`/media/HASH.jpg` under [web].base_url), so what a delivered message shows never changes or breaks,
+    whatever becomes of the issue folder or the templates. Never deleted, never rewritten."""
+
+    __tablename__ = "published_files"
+
+    digest: Mapped[str] = mapped_column(String(DIGEST_MAX), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(MEDIA_TYPE_MAX))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Approval(Base):
+    """Someone said this version of an issue may be sent: its fingerprint, who and when. The latest approval of
+    an issue is the one that counts; the older ones are its history."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_slug: Mapped[str] = mapped_column(String(SOURCE_MAX), index=True)
+    issue_dir: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(DIGEST_MAX))
+    #: how many files the fingerprint covers
+    files: Mapped[int] = mapped_column(Integer)
+    #: the user of the command line, or the account of the web workspace
+    approved_by: Mapped[str] = mapped_column(String(NAME_MAX))
+    #: "cli" or "web"
+    source: Mapped[str] = mapped_column(String(SOURCE_MAX))
+    approved_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ScheduleEntry(Base):
+    """One step of the monthly schedule for one month and list (a reminder, an alert, the send), recorded once:
+    the unique key is what keeps two workers from mailing the same reminder or making the same send twice."""
+
+    __tablename__ = "schedule_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(MONTH_MAX))
+    list_slug: Mapped[str] = mapped_column(String(LIST_SLUG_MAX))
+    step: Mapped[ScheduleStep] = mapped_column(enum_column(ScheduleStep, "step"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: why (an ApprovalState or a WaitReason), and to whom the mail went
+    detail: Mapped[str] = mapped_column(Text, default="")
+    send_id: Mapped[int | None] = mapped_column(ForeignKey("sends.id", ondelete="SET NULL"))
+
+    __table_args__ = (UniqueConstraint("month", "list_slug", "step"),)
 class User(Base):
     """An account of the web workspace (`bulletin users add`). Never deleted: the audit log names it for ever."""
 

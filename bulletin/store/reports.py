@@ -48,6 +48,7 @@ def delivery_figures(session: Session, send_id: int) -> dict:
         "id": send.id, "issue": send.issue_slug, "list": slug, "state": send.state,
         "scheduled_at": send.scheduled_at, "started_at": send.started_at, "finished_at": send.finished_at,
         "total": send.total, "by_status": {str(k): v for k, v in by_status.items()},
+        "waiting": send.waiting, "waiting_since": send.waiting_since, "issue_dir": send.issue_dir,
         "failure_reasons": [(r or "", n) for r, n in reasons], "unsubscribed": unsubscribed or 0,
     }
 

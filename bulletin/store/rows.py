@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bulletin.errors import BulletinError
 from bulletin.i18n import Message
 from bulletin.store.addresses import InvalidAddress, normalise_email, normalise_language, plain
-from bulletin.store.csvfile import Columns
+from bulletin.store.csvfile import Columns, unneutralise
 
 NAME_MAX = 200
 
@@ -59,10 +59,11 @@ class Row:
 
 
 def cell(values: list[str], index: int | None) -> str:
-    """The value in column `index`, trimmed; "" where the file has no such column or the row is short."""
+    """The value in column `index`, trimmed and without the apostrophe that kept a formula from running; ""
+    where the file has no such column or the row is short."""
     if index is None or index >= len(values):
         return ""
-    return values[index].strip()
+    return unneutralise(values[index].strip())
 
 
 def parse_row(line: int, values: list[str], cols: Columns, languages: Sequence[str], default_language: str) -> Row:

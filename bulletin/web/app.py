@@ -16,7 +16,8 @@ from starlette.exceptions import HTTPException
 
 from bulletin.config import Config
 from bulletin.errors import NotFoundError, TokenError
-from bulletin.web import admin, archive, icons, subscribe, unsubscribe
+from bulletin.web import admin, archive, icons, media, subscribe, unsubscribe
+from bulletin.web.security import SecurityHeaders, shipped_styles
 from bulletin.web.site import Site
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def create_app(cfg: Config) -> FastAPI:
     app.include_router(subscribe.router)
     app.include_router(archive.router)
     app.include_router(icons.router)
+    app.include_router(media.router)
     admin.install(app)
 
     @app.exception_handler(TokenError)
@@ -54,7 +56,9 @@ def create_app(cfg: Config) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     def bad_request(request: Request, exc: RequestValidationError):
-        return _error_page(request, 400, "error.not_found.title", "error.not_found")
+        # A path no record can have (an id too large for the database, a word for a number) names nothing.
+        in_path = exc.errors() and all(e.get("loc", ("",))[0] == "path" for e in exc.errors())
+        return _error_page(request, 404 if in_path else 400, "error.not_found.title", "error.not_found")
 
     @app.get("/healthz")
     def healthz():
@@ -63,4 +67,6 @@ def create_app(cfg: Config) -> FastAPI:
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return {"status": "ok"}
 
+    # Security headers on every response: pages, images, errors, and the routes added later (web/security.py).
+    app.add_middleware(SecurityHeaders, form_action=cfg.web.base_url, styles=shipped_styles())
     return app

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from bulletin.services import archive
+from bulletin.web.security import allow_inline_styles
 from bulletin.web.site import Site, get_site
 
 router = APIRouter()
@@ -27,6 +28,7 @@ def archive_issue(slug: str, request: Request, lang: str | None = None, site: Si
     with site.store.unit_of_work() as uow:
         copy = archive.web_copy(uow, slug, site.language(request, lang), archive_url=site.url(f"/archive/{slug}"),
                                 subscribe_url=site.url("/subscribe"))
+    allow_inline_styles(request)  # the email's own style attributes; scripts stay forbidden
     return HTMLResponse(copy.html, headers={"Content-Language": copy.language, "Cache-Control": "public, max-age=300",
                                             "Vary": "Accept-Language"})
 

@@ -28,12 +28,6 @@ class Pages:
         self.env.globals.update(org=cfg.organisation, base_url=cfg.web.base_url, logo=self.logo_url(),
                                 language_name=i18n.language_name)
 
-    @property
-    def csp(self) -> str:
-        # The pages need their inline sheet, images (the logo may be anywhere) and forms posting to the site.
-        return ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; "
-                f"form-action 'self' {self.cfg.web.base_url}; frame-ancestors 'none'; base-uri 'none'")
-
     def logo_url(self) -> str:
         logo = self.cfg.organisation.logo
         if not logo or logo.startswith(("http://", "https://", "data:")):
@@ -43,7 +37,7 @@ class Pages:
     def render(self, name: str, language: str, status_code: int = 200, **context) -> HTMLResponse:
         t = Strings(language, self.cfg.organisation.language)
         html = self.env.get_template(name).render(t=t, lang=t.language, **context)
-        # Pages hold personal addresses and one-time links: no shared cache may keep them.
-        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
-                   "Content-Security-Policy": self.csp}
+        # Pages hold personal addresses and one-time links: no shared cache may keep them. The security headers
+        # are the middleware's (web/security.py).
+        headers = {"Cache-Control": "no-store"}
         return HTMLResponse(html, status_code=status_code, headers=headers)

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from bulletin.services import subscriptions
 from bulletin.services.subscriptions import Membership
 from bulletin.states import SubscriptionStatus
-from bulletin.tokens import UnsubscribeToken
+from bulletin.tokens import TestSendLink, UnsubscribeToken
 from bulletin.web.site import Site, get_site
 
 router = APIRouter()
@@ -32,8 +32,18 @@ def _values(m: Membership) -> dict[str, str]:
     return {"email": m.email, "list": m.list_name}
 
 
+def _test_page(site: Site, request: Request, link: TestSendLink):
+    """The link of a test send: it says so, in the edition's language, and changes nothing, whatever the method."""
+    t = site.strings(site.language(request, link.language))
+    return site.pages.render("message.html", t.language, title=t("testsend.title"),
+                             lines=[t("testsend.unsubscribe"), t("testsend.nothing")])
+
+
 @router.api_route("/unsubscribe/{token}", methods=["GET", "HEAD"])
 def question(token: str, request: Request, site: Site = Depends(get_site)):
+    test = site.tokens.read_test_send(token)
+    if test is not None:
+        return _test_page(site, request, test)
     parsed = site.tokens.read_unsubscribe(token)
     with site.store.unit_of_work() as uow:
         m = subscriptions.membership(uow, parsed)
@@ -61,6 +71,9 @@ async def _is_one_click(request: Request) -> bool:
 
 @router.post("/unsubscribe/{token}")
 async def unsubscribe(token: str, request: Request, site: Site = Depends(get_site)):
+    test = site.tokens.read_test_send(token)
+    if test is not None:
+        return _test_page(site, request, test)
     parsed = site.tokens.read_unsubscribe(token)
     source = "one-click" if await _is_one_click(request) else "web"
     # The database work blocks: off the event loop, as FastAPI does for plain `def` routes.
@@ -84,6 +97,9 @@ def _unsubscribe(site: Site, request: Request, token: str, parsed: UnsubscribeTo
 
 @router.post("/unsubscribe/{token}/undo")
 def undo(token: str, request: Request, site: Site = Depends(get_site)):
+    test = site.tokens.read_test_send(token)
+    if test is not None:
+        return _test_page(site, request, test)
     parsed = site.tokens.read_unsubscribe(token)
     with site.store.unit_of_work() as uow:
         m = subscriptions.undo_unsubscribe(uow, parsed, source="web:undo", ip=_ip(request)).membership

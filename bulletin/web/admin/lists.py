@@ -118,11 +118,11 @@ def export_list(request: Request, slug: str = Slug, v: Visit = Depends(visit)):
 
 def export_response(request: Request, slug: str, v: Visit) -> Response:
     ws = workspace(request)
-    out = io.StringIO(newline="")
+    out = io.BytesIO()
     with ws.site.store.unit_of_work() as uow:
-        n = imports.export_file(uow, slug, out)
+        # The organisation's spreadsheets' delimiter and a BOM; formulas neutralised (services.imports).
+        n = imports.export_file(uow, slug, out, fmt=imports.export_format(ws.site.cfg))
         lists.exported(uow, slug, n, actor=v.actor, now=v.now)
-    body = "\ufeff" + out.getvalue()  # a BOM: Excel opens UTF-8 with its accents right
-    return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{slug}-{v.now:%Y%m%d}.csv"', "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff"})

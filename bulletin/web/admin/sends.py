@@ -14,7 +14,7 @@ from bulletin.web.admin.access import Visit, page, visit, workspace
 from bulletin.web.admin.charts import bars_svg
 from bulletin.web.admin.views import Formats, fragment, redirect, render, strings
 
-#: The largest id a send can have (a bigger number in the URL is a 400, not an overflow in the database).
+#: The largest id a send can have (a bigger number in the URL is a 404, not an overflow in the database).
 MAX_ID = 2**31 - 1
 SendId = Path(ge=1, le=MAX_ID)
 

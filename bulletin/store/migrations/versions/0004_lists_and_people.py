@@ -3,7 +3,7 @@ added to a list, erased addresses, the IP address of web confirmations and unsub
 indexes of the subscriber chart
 
 Revision ID: 0004_lists_and_people
-Revises: 0003_accounts
+Revises: 0004_approvals
 Create Date: 2026-12-02 09:00:00
 
 Columns are added with a server default (no table is rebuilt). `subscribers.name_key` is the name as searched
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_lists_and_people"
-down_revision = "0003_accounts"
+down_revision = "0004_approvals"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,42 @@
+"""The monthly schedule's log: each step (reminder, alert, missed, sent) once per month and list.
+
+Recording a step is how a worker claims it: the unique key (month, list, step) lets one worker in, and the
+others find the row there and do nothing, so a reminder is mailed and a send made once however many run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bulletin.states import ScheduleStep
+from bulletin.store.models import ScheduleEntry
+
+
+def claim(session: Session, month: str, list_slug: str, step: ScheduleStep, *, at: dt.datetime, detail: str = "",
+          send_id: int | None = None) -> ScheduleEntry | None:
+    """Record the step; None when it was recorded already (by this worker earlier, or another one)."""
+    if entry(session, month, list_slug, step) is not None:
+        return None
+    row = ScheduleEntry(month=month, list_slug=list_slug, step=step, at=at, detail=detail, send_id=send_id)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
+    return row
+
+
+def entry(session: Session, month: str, list_slug: str, step: ScheduleStep) -> ScheduleEntry | None:
+    return session.scalars(select(ScheduleEntry).where(
+        ScheduleEntry.month == month, ScheduleEntry.list_slug == list_slug, ScheduleEntry.step == step)).first()
+
+
+def entries(session: Session, month: str, list_slug: str) -> list[ScheduleEntry]:
+    """The steps recorded for the month, in the order they happened."""
+    return list(session.scalars(select(ScheduleEntry).where(
+        ScheduleEntry.month == month, ScheduleEntry.list_slug == list_slug).order_by(ScheduleEntry.at,
+                                                                                     ScheduleEntry.id)))
