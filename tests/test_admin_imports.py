@@ -255,7 +255,10 @@ def test_a_file_that_cannot_be_read_fails_with_its_reason_and_can_be_abandoned(s
     r = _upload(admin, b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, name="photo.csv")
     ws.runner.drain()
     page = admin.get(r.headers["location"]).text
-    assert 'data-state="failed"' in page and 'id="failure"' in page and "binary" in page
+    assert 'data-state="failed"' in page
+    assert '<p class="error" id="failure">ce n&#39;est pas un fichier CSV (il contient des données binaires)</p>' in page
+    english = admin.get(r.headers["location"], headers={"Accept-Language": "en"}).text
+    assert '<p class="error" id="failure">this is not a CSV file (it holds binary data)</p>' in english
     assert len(_uploads(ws)) == 2, "kept until abandoned"
     assert admin.post(r.headers["location"] + "/abandon", data={"csrf": csrf_of(page)}).status_code == 303
     assert len(_uploads(ws)) == 1, "the seed's file only"

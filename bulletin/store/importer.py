@@ -248,8 +248,7 @@ def import_subscribers(
                        name or Path(path).name)
     except IntegrityError:
         # Another writer (a web sign-up) added one of these addresses meanwhile; the caller rolls back the lot.
-        raise BulletinError("an address in this file was added by someone else during the import: nothing was "
-                            "imported, run it again", where=path) from None
+        raise BulletinError(Message("import.concurrent"), where=path) from None
 
 
 def _import(session, path, ml, languages, default_language, rules, progress, batch_size, apply, erased,
