@@ -115,10 +115,16 @@ def exported(uow: UnitOfWork, slug: str, rows: int, *, actor: Actor, now: dt.dat
     audit.record(uow, actor, Action.LIST_EXPORT, object_type="list", object_id=slug, detail=f"{rows} rows", now=now)
 
 
-def list_summaries(uow: UnitOfWork, *, languages: bool = False) -> list[ListSummary]:
-    """Every list with its counts by status (and by language, `languages`), by slug."""
-    by_language = queries.list_languages(uow.session) if languages else {}
-    return [_summary(ml, counts, by_language.get(ml.id)) for ml, counts in queries.list_counts(uow.session)]
+def list_summaries(uow: UnitOfWork, *, languages: bool = False, slug: str | None = None) -> list[ListSummary]:
+    """Every list (or the one named `slug`) with its counts by status (and by language, `languages`), by slug."""
+    rows = [(ml, counts) for ml, counts in queries.list_counts(uow.session) if slug is None or ml.slug == slug]
+    by_language = queries.list_languages(uow.session, [ml.id for ml, _ in rows]) if languages else {}
+    return [_summary(ml, counts, by_language.get(ml.id)) for ml, counts in rows]
+
+
+def all_lists(uow: UnitOfWork) -> list[ListSummary]:
+    """Every list by name, without counts (for menus: cheap whatever the number of people)."""
+    return [_summary(ml) for ml in queries.lists(uow.session)]
 
 
 def get_list(uow: UnitOfWork, slug: str) -> ListSummary:

@@ -135,6 +135,11 @@ class Subscriber(Base):
 
     subscriptions: Mapped[list[Subscription]] = relationship(back_populates="subscriber")
 
+    __table_args__ = (
+        # People by status (the search's status filter) and language (a list's readers by language).
+        Index("ix_subscribers_status_language", "status", "language"),
+    )
+
     @validates("name")
     def _keep_name_key(self, _key: str, name: str | None) -> str | None:
         self.name_key = name_key(name or "")

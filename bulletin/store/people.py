@@ -1,15 +1,19 @@
 """The store's side of the workspace's people: finding them by address or name, reading a person's whole
 history, anonymising an erased person, and the keyed hashes of erased addresses.
 
-Searching. A query matches people whose address or name (both lower-case, accents folded) contains it. Each
-database answers it its own way (migration 0004 made the index):
-- SQLite: an FTS5 trigram table gives the ids matching a query of three characters or more, plus the rows not
-  indexed yet (`subscriber_search_pending`), read directly. When the query matches more than
-  `DENSE` people, the rows are read in address order instead and the first page is met within a few hundred.
-- PostgreSQL: `LIKE '%query%'` on both columns, which the pg_trgm GIN indexes answer; the planner chooses.
-- Without the index (an SQLite built without FTS5, a PostgreSQL where pg_trgm could not be installed): the same
-  LIKE reads the table, about 20 ms for 100,000 people on a laptop.
-Pages go in address order, a page starting after the last address of the one before (keyset pagination).
+Searching. A query matches people whose address or name (both lower-case, accents folded) contains it; filters
+keep people on a list, in a status, of a language. Pages go in address order, a page starting after the last
+address of the one before (keyset pagination). Two ways to find a page, chosen per request:
+- few matches: the ids of the people the query or the filters select are read from an index, at most `DENSE`
+  of them (the text from the trigram index, the statuses from ix_subscriptions_list_status or
+  ix_subscribers_status_language), and only those people are looked up and sorted;
+- many matches: the people are read in address order until a page is full, which is soon, matches being many.
+The text index is what each database offers (migration 0004 made it):
+- SQLite: an FTS5 trigram table (queries of three characters or more), plus the rows not indexed yet
+  (`subscriber_search_pending`), read directly;
+- PostgreSQL: the pg_trgm GIN indexes, which answer `LIKE '%query%'` on both columns.
+Without it (an SQLite built without FTS5, a PostgreSQL where pg_trgm could not be installed), the same LIKE reads
+the table: about 20 ms for 100,000 people on a laptop. bench/bench_admin.py times each kind of search.
 """
 
 from __future__ import annotations
@@ -80,18 +84,55 @@ def _like(query: str):
                Subscriber.name_key.contains(query, autoescape=True))
 
 
-def _candidates(session: Session, query: str) -> list[int] | None:
-    """The ids of the people matching `query` from SQLite's trigram index and its pending rows; None when the
-    index cannot answer (no index, a short query) or the query is common (more than DENSE matches)."""
-    if len(query) < TRIGRAM or not _has_fts(session):
+def _capped(session: Session, query) -> list[int] | None:
+    """The ids `query` selects, or None when there are more than DENSE (reading them all would cost more than
+    reading the rows in address order until a page is full)."""
+    ids = session.scalars(query.limit(DENSE + 1)).all()
+    return None if len(ids) > DENSE else list(ids)
+
+
+def _text_candidates(session: Session, query: str) -> list[int] | None:
+    """The people whose address or name contains `query`, from the trigram index, where the index can answer
+    (three characters or more) and the query is not common."""
+    if len(query) < TRIGRAM:
         return None
-    found = [r[0] for r in session.execute(
-        text("SELECT rowid FROM subscriber_search WHERE subscriber_search MATCH :q LIMIT :n"),
-        {"q": _fts_phrase(query), "n": DENSE + 1})]
-    if len(found) > DENSE:
-        return None
-    pending = session.scalars(select(Subscriber.id).join(PENDING, PENDING.c.id == Subscriber.id).where(_like(query)))
-    return found + list(pending)
+    if _has_fts(session):
+        found = [r[0] for r in session.execute(
+            text("SELECT rowid FROM subscriber_search WHERE subscriber_search MATCH :q LIMIT :n"),
+            {"q": _fts_phrase(query), "n": DENSE + 1})]
+        if len(found) > DENSE:
+            return None
+        # Rows not indexed yet, read directly (usually none: the writers index their rows in bulk).
+        pending = session.scalars(select(Subscriber.id).where(Subscriber.id.in_(select(PENDING.c.id)), _like(query)))
+        return found + list(pending)
+    if session.get_bind().dialect.name == "postgresql":
+        return _capped(session, select(Subscriber.id).where(_like(query)))  # pg_trgm's GIN indexes
+    return None
+
+
+def _subscription_candidates(session: Session, list_id: int | None, status: SubscriptionStatus | None):
+    query = select(Subscription.subscriber_id)
+    if list_id is not None:
+        query = query.where(Subscription.list_id == list_id)
+    if status is not None:
+        query = query.where(Subscription.status == status)
+    return _capped(session, query)
+
+
+def _status_candidates(session: Session, f: Filter) -> list[int] | None:
+    """The people the status and list filters allow, where they are few (read through their indexes)."""
+    statuses = {s.value for s in SubscriptionStatus}
+    if f.status == SubscriptionStatus.BOUNCED:
+        on_list = _subscription_candidates(session, f.list_id, SubscriptionStatus.BOUNCED)
+        person = _capped(session, select(Subscriber.id).where(Subscriber.status == SubscriberStatus.BOUNCED))
+        return None if on_list is None or person is None else on_list + person
+    if f.status in statuses:
+        return _subscription_candidates(session, f.list_id, SubscriptionStatus(f.status))
+    if f.status in {s.value for s in SubscriberStatus}:
+        return _capped(session, select(Subscriber.id).where(Subscriber.status == f.status))
+    if f.list_id is not None:
+        return _subscription_candidates(session, f.list_id, None)
+    return None
 
 
 def _on_list(list_id: int | None, status: SubscriptionStatus | None = None):
@@ -104,10 +145,16 @@ def _on_list(list_id: int | None, status: SubscriptionStatus | None = None):
 
 
 def _where(session: Session, f: Filter) -> list:
+    """The conditions of the filter. Where the text query or the status and list filters select few people
+    (through the indexes), their ids come first, so that the database looks up those few instead of reading
+    every person in address order to find a page of them."""
     conditions = []
+    few = [ids for ids in (_text_candidates(session, f.query) if f.query else None,
+                           _status_candidates(session, f)) if ids is not None]
+    if few:
+        conditions.append(Subscriber.id.in_(sorted(set.intersection(*(set(ids) for ids in few)))))
     if f.query:
-        ids = _candidates(session, f.query)
-        conditions.append(Subscriber.id.in_(ids) if ids is not None else _like(f.query))
+        conditions.append(_like(f.query))
     if f.language:
         conditions.append(Subscriber.language == f.language)
     statuses = {s.value for s in SubscriptionStatus}

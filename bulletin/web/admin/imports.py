@@ -38,7 +38,7 @@ def _index(request: Request, *, status: int = 200, error=None, form=None):
     v: Visit = request.state.visit
     with ws.site.store.unit_of_work() as uow:
         jobs = imports.recent_jobs(uow, now=v.now)
-        all_lists = lists.list_summaries(uow)
+        all_lists = lists.all_lists(uow)
     done = request.query_params.get("done")
     return render(request, "imports.html", "admin.imports.title", status=status, jobs=jobs, lists=all_lists,
                   error=error, form=form or {}, max_mb=ws.site.cfg.web.upload_max_mb,

@@ -55,7 +55,7 @@ def add_list(request: Request, slug: str = Form(""), name: str = Form(""), descr
 def _edit(request: Request, slug: str, *, status: int = 200, error=None, form=None):
     ws = workspace(request)
     with ws.site.store.unit_of_work() as uow:
-        found = next((r for r in lists.list_summaries(uow, languages=True) if r.slug == slug), None)
+        found = next(iter(lists.list_summaries(uow, languages=True, slug=slug)), None)
     if found is None:
         with ws.site.store.unit_of_work() as uow:
             lists.get_list(uow, slug)  # NotFoundError: the 404 page

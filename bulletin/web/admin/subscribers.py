@@ -57,7 +57,7 @@ def _index(request: Request, filters: dict, after: str = "", *, status: int = 20
     ws = workspace(request)
     search_error = None
     with ws.site.store.unit_of_work() as uow:
-        all_lists = lists.list_summaries(uow)
+        all_lists = lists.all_lists(uow)
         try:
             found = people.search(uow, query=filters["q"], list_slug=filters["list"], status=filters["status"],
                                   language=filters["language"], after=after)
@@ -98,7 +98,7 @@ def _person_page(request: Request, subscriber_id: int, *, status: int = 200, err
     ws = workspace(request)
     with ws.site.store.unit_of_work() as uow:
         p = people.person(uow, subscriber_id)
-        all_lists = lists.list_summaries(uow)
+        all_lists = lists.all_lists(uow)
     to_add, to_invite = people.lists_to_offer(p, all_lists)
     return render(request, "subscriber.html", "admin.person.title",
                   title_values={"who": p.name or p.email if not p.erased else strings(request)("admin.person.erased_name")},

@@ -113,6 +113,7 @@ def upgrade() -> None:
         conn.execute(subscribers.update().where(subscribers.c.id == sa.bindparam("i"))
                      .values(name_key=sa.bindparam("k")), [{"i": i, "k": _name_key(n)} for i, n in rows])
         last = rows[-1][0]
+    op.create_index("ix_subscribers_status_language", "subscribers", ["status", "language"], unique=False)
     op.create_index("ix_subscriptions_status_created", "subscriptions", ["status", "created_at"], unique=False)
     op.create_index("ix_subscriptions_status_updated", "subscriptions", ["status", "updated_at", "created_at"],
                     unique=False)
@@ -165,6 +166,7 @@ def downgrade() -> None:
     op.drop_index("ix_import_jobs_state", table_name="import_jobs")
     op.drop_table("import_jobs")
     op.drop_table("erased_addresses")
+    op.drop_index("ix_subscribers_status_language", table_name="subscribers")
     op.drop_index("ix_subscriptions_status_updated", table_name="subscriptions")
     op.drop_index("ix_subscriptions_status_created", table_name="subscriptions")
     with op.batch_alter_table("subscribers") as batch:
