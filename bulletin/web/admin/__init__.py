@@ -30,7 +30,10 @@ How to add a page (the lists, subscribers, imports and issue pages are built thi
    Add the page to `views.NAV` if it belongs in the navigation.
 3. CSRF. Every form that POSTs carries `<input type="hidden" name="csrf" value="{{ csrf }}">`; htmx requests
    send the `X-CSRF-Token` header (set on <body>). The guard checks it before the handler runs: a POST
-   without it is a 403 and changes nothing. Never change anything on GET.
+   without it is a 403 and changes nothing. Bodies are capped before they are read (limits.py): a form at
+   1 MB; a page that takes a file declares `upload=True`, takes no Form/File parameters and reads
+   `await request.form()` itself, so that the guard refuses a visitor or an editor before the file is read
+   (imports.py does so). Never change anything on GET.
 4. Destructive actions (erase, disable, cancel, archive) go behind a confirmation page: a GET that renders
    "admin/confirm.html" with the question, and the POST that acts. After a POST, `redirect` (303) to a page
    that shows the result (`?done=KEY` with a catalogue key `admin.done.KEY`).
