@@ -19,6 +19,8 @@ from bulletin.store.models import LIST_SLUG_MAX, NAME_MAX, MailingList, utcnow
 
 #: The longest description a list may have (a few sentences: where it is offered, who is on it).
 DESCRIPTION_MAX = 2000
+#: The longest short name of a list (its slug, in links and commands).
+SLUG_MAX = LIST_SLUG_MAX
 
 
 @dataclass(frozen=True)

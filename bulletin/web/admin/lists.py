@@ -12,11 +12,10 @@ from fastapi.responses import Response
 from bulletin.services import imports, lists
 from bulletin.services.errors import InputRefused
 from bulletin.states import Role, SubscriptionStatus
-from bulletin.store.models import LIST_SLUG_MAX
 from bulletin.web.admin.access import Visit, page, visit, workspace
 from bulletin.web.admin.views import redirect, render, strings
 
-Slug = Path(max_length=LIST_SLUG_MAX, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+Slug = Path(max_length=lists.SLUG_MAX, pattern=r"^[a-z0-9][a-z0-9_-]*$")
 DONE = {"added", "saved", "archived", "restored"}
 STATUSES = tuple(SubscriptionStatus)
 
