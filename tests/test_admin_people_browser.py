@@ -8,6 +8,7 @@ any of them, nothing is wider than a phone, and screenshots at 375 and 1280 px g
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 
@@ -17,8 +18,9 @@ from test_admin_browser import DESKTOP, axe_source, browser, check, pg_or_sqlite
 
 pytestmark = pytest.mark.browser
 
-PAGES_TO_CHECK = ("lists", "list", "list-archive", "imports", "import-checked", "import-done", "subscribers",
-                  "subscriber", "subscriber-unsubscribe", "subscriber-erase", "editor-refused")
+PAGES_TO_CHECK = ("lists", "list", "list-archive", "imports", "import-running", "import-checked", "import-done",
+                  "subscribers", "subscriber", "subscriber-unsubscribe", "subscriber-erase", "subscriber-erased",
+                  "editor-refused")
 
 #: What the last event's participants list looks like once French Excel saved it as CSV.
 EXCEL_FILE = (
@@ -82,8 +84,20 @@ def test_lists_an_excel_import_and_a_persons_history(browser, axe_source, worksp
     check(page, "imports", axe_source, checked)
     page.get_by_label("Fichier d'abonnés (CSV, tel qu'Excel l'enregistre)").set_input_files(str(excel))
     page.get_by_label("Dans la liste").select_option("atelier-segou")
-    page.get_by_role("button", name="Vérifier le fichier").click()
-    page.wait_for_url(re.compile(r".*/admin/imports/\d+$"))
+    held, release = threading.Event(), threading.Event()
+    runner = ws.site.app.state.workspace.imports
+    runner.pause = lambda job_id: (held.set(), release.wait(60))  # the test holds the check at its last batch
+    try:
+        page.get_by_role("button", name="Vérifier le fichier").click()
+        page.wait_for_url(re.compile(r".*/admin/imports/\d+$"))
+        assert held.wait(60)
+        page.reload()
+        assert page.locator("#progress progress").get_attribute("value") == "100"
+        assert page.get_by_text("Vérification du fichier…").is_visible()
+        check(page, "import-running", axe_source, checked)
+    finally:
+        release.set()
+        runner.pause = None
     page.locator("#report-title").wait_for(timeout=30_000)  # htmx reloads the page when the check is done
     assert page.locator("#report-title").inner_text() == "Ce que ferait l'import (rien n'est encore écrit)"
     counts = {d.get_attribute("data-key"): d.inner_text() for d in page.locator("#counts dd").all()}
@@ -133,6 +147,10 @@ def test_lists_an_excel_import_and_a_persons_history(browser, axe_source, worksp
     page.get_by_role("link", name="Effacer cette personne").click()
     assert "sans retour possible" in page.locator("main").inner_text()
     check(page, "subscriber-erase", axe_source, checked)
+    page.get_by_role("button", name="Oui, effacer pour de bon").click()
+    assert page.get_by_text("La personne est effacée.").is_visible()
+    assert page.locator("h1").inner_text() == "Personne effacée" and "Traore" not in page.locator("main").inner_text()
+    check(page, "subscriber-erased", axe_source, checked)
     assert errors == [], "no script errors (nothing refused by the Content-Security-Policy)"
 
     editor = browser.new_context(viewport=DESKTOP, locale="fr-FR").new_page()
