@@ -319,3 +319,24 @@ def test_a_list_downloads_as_csv_that_the_import_reads_back(sqlite_ws):
     assert bad.status_code == 400 and "Aucune liste" in bad.text
     with db.session_scope(ws.site.engine) as s:
         assert s.scalar(sql_select(AuditEntry.detail).where(AuditEntry.action == "list.export")) == "2 rows"
+
+
+def test_an_import_whose_runner_stopped_is_checked_again_then_imported(sqlite_ws):
+    """Confirmed, then the server stopped before the import ran (its transaction, had it begun, rolled back)."""
+    ws = sqlite_ws
+    job = ws.params["job"]
+    with ws.store.unit_of_work() as uow:
+        imports.ask_confirm(uow, int(job), now=ws.clock())
+    admin = ws.signed_in("admin@imrap-mali.org")
+    assert "Import en cours…" in admin.get(f"/admin/imports/{job}").text
+    ws.clock.advance(minutes=16)
+    page = html.unescape(admin.get(f"/admin/imports/{job}").text)
+    assert "interrompu (le serveur a redémarré)" in page and "Vérifier de nouveau" in page and "Abandonner" in page
+    assert admin.post(f"/admin/imports/{job}/check", data={"csrf": csrf_of(page)}).status_code == 303
+    ws.runner.drain()
+    assert admin.post(f"/admin/imports/{job}/confirm", data={"csrf": csrf_of(page)}).status_code == 303
+    ws.runner.drain()
+    assert 'data-state="done"' in admin.get(f"/admin/imports/{job}").text
+    with db.session_scope(ws.site.engine) as s:
+        assert s.scalar(sql_select(func.count()).select_from(Subscriber)
+                        .where(Subscriber.email_key == "nouveau@example.org")) == 1

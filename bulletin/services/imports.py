@@ -151,7 +151,8 @@ class Job:
 
     @property
     def may_check_again(self) -> bool:
-        return self.state == ImportState.FAILED or (self.stalled and self.state == ImportState.CHECKING)
+        """A failed job, or one whose runner stopped (checking, or importing: its transaction was rolled back)."""
+        return self.state == ImportState.FAILED or self.stalled
 
     @property
     def may_abandon(self) -> bool:

@@ -5,9 +5,10 @@ Searching. A query matches people whose address or name (both lower-case, accent
 keep people on a list, in a status, of a language. Pages go in address order, a page starting after the last
 address of the one before (keyset pagination). Two ways to find a page, chosen per request:
 - few matches: the ids of the people the query or the filters select are read from an index, at most `DENSE`
-  of them (the text from the trigram index, the statuses from ix_subscriptions_list_status or
+  of them (the text from the trigram index, the statuses from ix_subscriptions_list_status_subscriber or
   ix_subscribers_status_language), and only those people are looked up and sorted;
-- many matches: the people are read in address order until a page is full, which is soon, matches being many.
+- many matches: the people are read in address order until a page is full, which is soon, matches being many,
+  from ix_subscribers_search alone (address, name, language, status): no row is read until a page is found.
 The text index is what each database offers (migration 0004 made it):
 - SQLite: an FTS5 trigram table (queries of three characters or more), plus the rows not indexed yet
   (`subscriber_search_pending`), read directly;
@@ -21,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Select, and_, column, exists, func, or_, select, table, text, update
+from sqlalchemy import Connection, and_, column, exists, func, or_, select, table, text, update
 from sqlalchemy.orm import Session, aliased
 
 from bulletin.states import SubscriberStatus, SubscriptionStatus
@@ -176,10 +177,12 @@ def _where(session: Session, f: Filter) -> list:
 def search(session: Session, f: Filter, *, after: str | None = None, limit: int = 50) -> list[PersonLine]:
     """The people matching `f` in address order, `limit` of them, after the address `after` (the last of the
     page before)."""
-    query: Select = select(Subscriber).where(*_where(session, f)).order_by(Subscriber.email_key).limit(limit)
+    # The page's ids first, from ix_subscribers_search alone; then only those rows are read.
+    page = select(Subscriber.id).where(*_where(session, f)).order_by(Subscriber.email_key).limit(limit)
     if after:
-        query = query.where(Subscriber.email_key > after)
-    people = session.scalars(query).all()
+        page = page.where(Subscriber.email_key > after)
+    people = session.scalars(select(Subscriber).where(Subscriber.id.in_(page.scalar_subquery()))
+                             .order_by(Subscriber.email_key)).all()
     lists: dict[int, list[tuple[str, SubscriptionStatus]]] = {p.id: [] for p in people}
     if people:
         for sid, slug, status in session.execute(

@@ -114,6 +114,13 @@ def upgrade() -> None:
                      .values(name_key=sa.bindparam("k")), [{"i": i, "k": _name_key(n)} for i, n in rows])
         last = rows[-1][0]
     op.create_index("ix_subscribers_status_language", "subscribers", ["status", "language"], unique=False)
+    op.create_index("ix_subscribers_search", "subscribers", ["email_key", "name_key", "language", "status"],
+                    unique=False)
+    op.create_index("ix_deliveries_subscriber_id", "deliveries", ["subscriber_id"], unique=False)
+    # The same as ix_subscriptions_list_status, with the person's id: it answers its queries alone.
+    op.create_index("ix_subscriptions_list_status_subscriber", "subscriptions", ["list_id", "status", "subscriber_id"],
+                    unique=False)
+    op.drop_index("ix_subscriptions_list_status", table_name="subscriptions")
     op.create_index("ix_subscriptions_status_created", "subscriptions", ["status", "created_at"], unique=False)
     op.create_index("ix_subscriptions_status_updated", "subscriptions", ["status", "updated_at", "created_at"],
                     unique=False)
@@ -166,6 +173,10 @@ def downgrade() -> None:
     op.drop_index("ix_import_jobs_state", table_name="import_jobs")
     op.drop_table("import_jobs")
     op.drop_table("erased_addresses")
+    op.create_index("ix_subscriptions_list_status", "subscriptions", ["list_id", "status"], unique=False)
+    op.drop_index("ix_subscriptions_list_status_subscriber", table_name="subscriptions")
+    op.drop_index("ix_deliveries_subscriber_id", table_name="deliveries")
+    op.drop_index("ix_subscribers_search", table_name="subscribers")
     op.drop_index("ix_subscribers_status_language", table_name="subscribers")
     op.drop_index("ix_subscriptions_status_updated", table_name="subscriptions")
     op.drop_index("ix_subscriptions_status_created", table_name="subscriptions")
