@@ -37,7 +37,7 @@ from bulletin import config as config_mod  # noqa: E402
 from bulletin.services import accounts  # noqa: E402
 from bulletin.services.audit import Actor  # noqa: E402
 from bulletin.services.store import Store  # noqa: E402
-from bulletin.store import db, people, queries  # noqa: E402
+from bulletin.store import db, queries  # noqa: E402
 from bulletin.store.models import Delivery, Event, Send, Subscriber, Subscription, name_key  # noqa: E402
 from bulletin.web.server import free_port  # noqa: E402
 
@@ -97,7 +97,6 @@ def populate(engine, n: int) -> tuple[int, int]:
                 (None, "confirm", "link issued", "web", "198.51.100.7"),
                 (done.id, "bounce_soft", "452 4.2.2 mailbox full", "bounce:<x@mx.example>", ""),
                 (done.id, "unsubscribe", "", "one-click", "203.0.113.5"))])
-        people.index_pending(s.connection())  # SQLite: the rows written here go into the search index at once
         return done.id, running.id
 
 

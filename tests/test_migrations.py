@@ -15,8 +15,7 @@ from bulletin.store.models import Base
 
 def _diff(engine):
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True,
-                                                            "include_name": db.in_models})
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         return compare_metadata(ctx, Base.metadata)
 
 

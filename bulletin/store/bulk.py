@@ -17,7 +17,6 @@ from sqlalchemy import Column, Connection, MetaData, Table, any_, bindparam, sel
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Integer, String
 
-from bulletin.store import people
 from bulletin.store.models import Subscriber, Subscription, name_key
 
 S = Subscriber.__table__
@@ -99,7 +98,6 @@ def insert_subscribers(conn: Connection, rows: list[dict[str, Any]], now: dt.dat
         [(r["email"], r["email_key"], r["name"], name_key(r["name"]), r["language"], r["status"],
           as_json(r["attributes"]), stamp, stamp) for r in rows],
     )
-    people.index_pending(conn)
     # sqlite3's executemany returns no rows: read the new ids back by address (unique, indexed).
     return [tuple(r) for r in conn.execute(
         select(S.c.id, S.c.email_key).where(S.c.email_key.in_([r["email_key"] for r in rows]))

@@ -57,14 +57,6 @@ def create(url: str) -> Engine:
         raise ConfigError(f"[database].url names a database Bulletin cannot use ({u.drivername}): {e}")
 
 
-def in_models(name: str | None, type_: str, _parents: dict) -> bool:
-    """Whether Alembic should compare this database object with the models: not the search indexes, which
-    each database builds its own way in the migrations (an FTS5 table on SQLite, trigram indexes on PostgreSQL)."""
-    if type_ == "table" and name and name.startswith("subscriber_search"):
-        return False
-    return not (type_ == "index" and name and name.endswith("_trgm"))
-
-
 def alembic_config(engine: Engine) -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))

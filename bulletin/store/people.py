@@ -4,17 +4,15 @@ history, anonymising an erased person, and the keyed hashes of erased addresses.
 Searching. A query matches people whose address or name (both lower-case, accents folded) contains it; filters
 keep people on a list, in a status, of a language. Pages go in address order, a page starting after the last
 address of the one before (keyset pagination). Two ways to find a page, chosen per request:
-- few matches: the ids of the people the query or the filters select are read from an index, at most `DENSE`
-  of them (the text from the trigram index, the statuses from ix_subscriptions_list_status_subscriber or
-  ix_subscribers_status_language), and only those people are looked up and sorted;
-- many matches: the people are read in address order until a page is full, which is soon, matches being many,
-  from ix_subscribers_search alone (address, name, language, status): no row is read until a page is found.
-The text index is what each database offers (migration 0004 made it):
-- SQLite: an FTS5 trigram table (queries of three characters or more), plus the rows not indexed yet
-  (`subscriber_search_pending`), read directly;
-- PostgreSQL: the pg_trgm GIN indexes, which answer `LIKE '%query%'` on both columns.
-Without it (an SQLite built without FTS5, a PostgreSQL where pg_trgm could not be installed), the same LIKE reads
-the table: about 20 ms for 100,000 people on a laptop. bench/bench_admin.py times each kind of search.
+- few matches: where the status and list filters select few people (at most `DENSE`, read from
+  ix_subscriptions_list_status_subscriber or ix_subscribers_status_language), only those are looked up and sorted;
+- else the people are read in address order until a page is full, from ix_subscribers_search alone (address,
+  name, language, status): no row is read until a page is found. A query found in nobody reads the whole index,
+  about 15 ms for 100,000 people on SQLite and on PostgreSQL; a common one stops within a few hundred entries.
+A trigram index (SQLite's FTS5, PostgreSQL's pg_trgm) answers a rare query in 2 ms instead of 15, but doubled the
+time of an import of 100,000 people on both databases (measured with bench/bench_import.py: SQLite 4.3 s -> 8.3 s,
+PostgreSQL 5.8 s -> 10.2 s); the covering index costs a tenth of that. bench/bench_admin.py times each kind of
+search.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, column, exists, func, or_, select, table, text, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bulletin.states import SubscriberStatus, SubscriptionStatus
@@ -37,13 +35,9 @@ from bulletin.store.models import (
     utcnow,
 )
 
-#: A query matching more people than this is answered by reading the rows in address order (it is common
-#: enough that a page fills quickly), not by fetching every match from the index.
+#: Filters selecting more people than this are answered by reading people in address order (a page fills
+#: quickly), not by looking up each of them.
 DENSE = 2000
-#: The shortest query the trigram index answers (shorter ones read the rows).
-TRIGRAM = 3
-#: SQLite's rows waiting to be indexed (migration 0004).
-PENDING = table("subscriber_search_pending", column("id"))
 
 
 @dataclass(frozen=True)
@@ -69,17 +63,6 @@ class PersonLine:
     lists: tuple[tuple[str, SubscriptionStatus], ...]
 
 
-def _has_fts(conn: Connection | Session) -> bool:
-    dialect = conn.dialect if isinstance(conn, Connection) else conn.get_bind().dialect
-    if dialect.name != "sqlite":
-        return False
-    return conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'subscriber_search'")).first() is not None
-
-
-def _fts_phrase(query: str) -> str:
-    return '"' + query.replace('"', '""') + '"'
-
-
 def _like(query: str):
     return or_(Subscriber.email_key.contains(query, autoescape=True),
                Subscriber.name_key.contains(query, autoescape=True))
@@ -90,25 +73,6 @@ def _capped(session: Session, query) -> list[int] | None:
     reading the rows in address order until a page is full)."""
     ids = session.scalars(query.limit(DENSE + 1)).all()
     return None if len(ids) > DENSE else list(ids)
-
-
-def _text_candidates(session: Session, query: str) -> list[int] | None:
-    """The people whose address or name contains `query`, from the trigram index, where the index can answer
-    (three characters or more) and the query is not common."""
-    if len(query) < TRIGRAM:
-        return None
-    if _has_fts(session):
-        found = [r[0] for r in session.execute(
-            text("SELECT rowid FROM subscriber_search WHERE subscriber_search MATCH :q LIMIT :n"),
-            {"q": _fts_phrase(query), "n": DENSE + 1})]
-        if len(found) > DENSE:
-            return None
-        # Rows not indexed yet, read directly (usually none: the writers index their rows in bulk).
-        pending = session.scalars(select(Subscriber.id).where(Subscriber.id.in_(select(PENDING.c.id)), _like(query)))
-        return found + list(pending)
-    if session.get_bind().dialect.name == "postgresql":
-        return _capped(session, select(Subscriber.id).where(_like(query)))  # pg_trgm's GIN indexes
-    return None
 
 
 def _subscription_candidates(session: Session, list_id: int | None, status: SubscriptionStatus | None):
@@ -146,14 +110,13 @@ def _on_list(list_id: int | None, status: SubscriptionStatus | None = None):
 
 
 def _where(session: Session, f: Filter) -> list:
-    """The conditions of the filter. Where the text query or the status and list filters select few people
-    (through the indexes), their ids come first, so that the database looks up those few instead of reading
-    every person in address order to find a page of them."""
+    """The conditions of the filter. Where the status and list filters select few people (through their
+    indexes), their ids come first, so that the database looks up those few instead of reading every person in
+    address order to find a page of them."""
     conditions = []
-    few = [ids for ids in (_text_candidates(session, f.query) if f.query else None,
-                           _status_candidates(session, f)) if ids is not None]
-    if few:
-        conditions.append(Subscriber.id.in_(sorted(set.intersection(*(set(ids) for ids in few)))))
+    few = _status_candidates(session, f)
+    if few is not None:
+        conditions.append(Subscriber.id.in_(sorted(set(few))))
     if f.query:
         conditions.append(_like(f.query))
     if f.language:
@@ -193,16 +156,6 @@ def search(session: Session, f: Filter, *, after: str | None = None, limit: int 
             lists[sid].append((slug, SubscriptionStatus(status)))
     return [PersonLine(p.id, p.email, p.name, p.language, SubscriberStatus(p.status), tuple(lists[p.id]))
             for p in people]
-
-
-def index_pending(conn: Connection) -> None:
-    """Move the rows waiting for SQLite's search index into it, in one statement (see migration 0004)."""
-    if not _has_fts(conn):
-        return
-    conn.execute(text(
-        "INSERT INTO subscriber_search (rowid, email_key, name_key) SELECT s.id, s.email_key, s.name_key "
-        "FROM subscriber_search_pending p JOIN subscribers s ON s.id = p.id"))
-    conn.execute(text("DELETE FROM subscriber_search_pending"))
 
 
 # -- one person ---------------------------------------------------------------------------------------------------

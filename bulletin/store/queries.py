@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from bulletin.errors import BulletinError, NotFoundError
 from bulletin.states import EventKind, SubscriberStatus, SubscriptionStatus
-from bulletin.store import people
 from bulletin.store.models import IP_MAX, LIST_SLUG_MAX, Event, MailingList, Send, Subscriber, Subscription, utcnow
 
 SLUG = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{LIST_SLUG_MAX - 1}}}$")
@@ -82,7 +81,6 @@ def add_subscriber(session: Session, email: str, *, name: str, language: str) ->
                         status=SubscriberStatus.ACTIVE, attributes={})
     session.add(person)
     session.flush()
-    people.index_pending(session.connection())
     return person
 
 

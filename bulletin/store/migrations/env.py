@@ -7,7 +7,6 @@ migrating and checked when done, as SQLite's documentation prescribes for schema
 
 from alembic import context
 
-from bulletin.store.db import in_models
 from bulletin.store.models import Base
 
 config = context.config
@@ -22,7 +21,6 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=sqlite,
         compare_type=True,
-        include_name=in_models,
     )
     with context.begin_transaction():
         context.run_migrations()
