@@ -122,6 +122,17 @@ class AccountStatus(StrEnum):
     DISABLED = "disabled"
 
 
+class ImportState(StrEnum):
+    """A subscriber file uploaded in the workspace: checked (a dry run), then imported or abandoned."""
+
+    CHECKING = "checking"
+    CHECKED = "checked"
+    IMPORTING = "importing"
+    DONE = "done"
+    ABANDONED = "abandoned"
+    FAILED = "failed"
+
+
 #: Delivery rows that still have work to do.
 OPEN_DELIVERIES = (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED, DeliveryStatus.DEFERRED)
 #: Subscription states in which nobody is mailed; only the person can leave them (double opt-in).

@@ -37,6 +37,20 @@ class Action(StrEnum):
     ISSUE_BLOCK_REMOVE = "issue.block.remove"
     ISSUE_TEST_SEND = "issue.test_send"
     ISSUE_APPROVE = "issue.approve"
+    LIST_ADD = "list.add"
+    LIST_EDIT = "list.edit"
+    LIST_ARCHIVE = "list.archive"
+    LIST_RESTORE = "list.restore"
+    LIST_EXPORT = "list.export"
+    SUBSCRIBER_ADD = "subscriber.add"
+    SUBSCRIBER_EDIT = "subscriber.edit"
+    SUBSCRIBER_UNSUBSCRIBE = "subscriber.unsubscribe"
+    SUBSCRIBER_INVITE = "subscriber.invite"
+    SUBSCRIBER_EXPORT = "subscriber.export"
+    SUBSCRIBER_ERASE = "subscriber.erase"
+    IMPORT_UPLOAD = "import.upload"
+    IMPORT_CONFIRM = "import.confirm"
+    IMPORT_ABANDON = "import.abandon"
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ async def _submission(request: Request) -> tuple[dict[str, list[str]], list[edit
     return fields, uploads
 
 
-@page("/issues/{slug}", role=Role.EDITOR, methods=("POST",))
+@page("/issues/{slug}", role=Role.EDITOR, methods=("POST",), upload=True)
 async def save_issue(request: Request, slug: str, v: Visit = Depends(visit)):
     ws = workspace(request)
     cfg = ws.site.cfg

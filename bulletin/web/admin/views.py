@@ -80,6 +80,9 @@ NAV = [
     NavItem(f"{PREFIX}/", "admin.nav.dashboard", Role.EDITOR),
     NavItem(f"{PREFIX}/issues", "admin.nav.issues", Role.EDITOR),
     NavItem(f"{PREFIX}/sends", "admin.nav.sends", Role.ADMIN),
+    NavItem(f"{PREFIX}/lists", "admin.nav.lists", Role.ADMIN),
+    NavItem(f"{PREFIX}/subscribers", "admin.nav.subscribers", Role.ADMIN),
+    NavItem(f"{PREFIX}/imports", "admin.nav.imports", Role.ADMIN),
     NavItem(f"{PREFIX}/users", "admin.nav.users", Role.ADMIN),
     NavItem(f"{PREFIX}/audit", "admin.nav.audit", Role.ADMIN),
 ]
