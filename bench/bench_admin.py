@@ -1,13 +1,16 @@
 """The workspace's pages on 100,000 subscribers: median and p95 time of each, as a ratio to /healthz, and the
-weight of each page with what it loads.
+weight of each page with what it loads. The subscriber search is timed for each kind of query (a rare part of an
+address, a common name, a two-letter prefix, a word in every address, a word in none, a filter alone) and a
+person's page with their history.
 
     .venv/bin/python bench/bench_admin.py [--subscribers 100000] [--requests 200] [--clients 4] [--pg URL]
 
 `bulletin serve` in its own process on a free port, a real database (a fresh SQLite file, or the PostgreSQL
 database given, whose public schema is dropped) holding one list of N subscribers, a finished send to all of
-them and a running one half delivered, and an admin signed in over real HTTP. The dashboard reads the running
-sends' figures (one GROUP BY), the bounces since the last send and the subscriptions over 12 weeks (one pass
-over the subscriptions table), so it is the page that grows with the list.
+them and a running one half delivered, and an admin signed in over real HTTP. People have French and Malian
+names (`Awa Traoré`), addresses made of them, joined over a year; a few have a history (a confirmation, a bounce,
+an unsubscribe). The dashboard reads the running sends' figures (one GROUP BY), the bounces since the last send
+and the subscriptions over 12 weeks (the rows changed in those weeks, through covering indexes).
 """
 
 from __future__ import annotations
@@ -35,10 +38,29 @@ from bulletin.services import accounts  # noqa: E402
 from bulletin.services.audit import Actor  # noqa: E402
 from bulletin.services.store import Store  # noqa: E402
 from bulletin.store import db, queries  # noqa: E402
-from bulletin.store.models import Delivery, Send, Subscriber, Subscription  # noqa: E402
+from bulletin.store.models import Delivery, Event, Send, Subscriber, Subscription, name_key  # noqa: E402
 from bulletin.web.server import free_port  # noqa: E402
 
 PASSWORD = "bench-password-0123"
+
+
+FIRST = ["Awa", "Moussa", "Fanta", "Bakary", "Mariam", "Oumar", "Aïssata", "Ibrahim", "Kadiatou", "Hélène"]
+LAST = ["Traoré", "Koné", "Diarra", "Coulibaly", "Dembélé", "Sangaré", "Maïga", "Touré", "Cissé", "Keïta",
+        "Sidibé", "Doumbia", "Kanté"]
+
+
+def _ascii(text: str) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+
+
+def person_row(i: int, now: dt.datetime) -> dict:
+    first, last = FIRST[i % len(FIRST)], LAST[(i // 7) % len(LAST)]
+    email = f"{_ascii(first)}.{_ascii(last)}{i}@{['example.org', 'mail.example.com', 'ong.example'][i % 3]}"
+    return {"email": email, "email_key": email, "name": f"{first} {last}", "name_key": name_key(f"{first} {last}"),
+            "language": "fr" if i % 3 else "en", "status": "active", "attributes": {},
+            "created_at": now - dt.timedelta(days=i % 365), "updated_at": now}
 
 
 def populate(engine, n: int) -> tuple[int, int]:
@@ -46,11 +68,7 @@ def populate(engine, n: int) -> tuple[int, int]:
     with db.session_scope(engine) as s:
         ml = queries.create_list(s, "actualites", "Actualités de l'IMRAP")
         for start in range(0, n, 20_000):
-            s.execute(insert(Subscriber), [
-                {"email": f"u{i}@example.org", "email_key": f"u{i}@example.org", "name": f"Personne {i}",
-                 "language": "fr" if i % 3 else "en", "status": "active", "attributes": {},
-                 "created_at": now - dt.timedelta(days=i % 365), "updated_at": now}
-                for i in range(start, min(n, start + 20_000))])
+            s.execute(insert(Subscriber), [person_row(i, now) for i in range(start, min(n, start + 20_000))])
         ids = [row[0] for row in s.execute(text("SELECT id FROM subscribers ORDER BY id"))]
         for start in range(0, n, 20_000):
             s.execute(insert(Subscription), [
@@ -70,6 +88,15 @@ def populate(engine, n: int) -> tuple[int, int]:
                      "status": status(i), "attempts": 1,
                      "sent_at": now - dt.timedelta(minutes=i % 600) if status(i) == "sent" else None}
                     for i in ids[start:start + 20_000]])
+        # A history for one person in a hundred: confirmed from the form, a soft bounce, for some an unsubscribe.
+        s.execute(insert(Event), [
+            {"subscriber_id": i, "list_id": ml.id, "send_id": send_id, "kind": kind, "at": now, "detail": detail,
+             "source": source, "ip": ip}
+            for i in ids[::100]
+            for send_id, kind, detail, source, ip in (
+                (None, "confirm", "link issued", "web", "198.51.100.7"),
+                (done.id, "bounce_soft", "452 4.2.2 mailbox full", "bounce:<x@mx.example>", ""),
+                (done.id, "unsubscribe", "", "one-click", "203.0.113.5"))])
         return done.id, running.id
 
 
@@ -97,7 +124,7 @@ def measure(name: str, get, n: int, clients: int, baseline: tuple[float, float] 
         client.close()
     p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95)]
     ratio = f"{p50 / baseline[0]:6.1f}x {p95 / baseline[1]:6.1f}x" if baseline else "  baseline      "
-    print(f"{name:<28} median {p50 * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms   {ratio}", flush=True)
+    print(f"{name:<58} median {p50 * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms   {ratio}", flush=True)
     return p50, p95
 
 
@@ -163,8 +190,15 @@ def main() -> None:
             print(f"{n} requests a page, {clients} clients, {url.split(':')[0]}, {os.cpu_count()} cores; "
                   "ratios: median and p95 to /healthz's")
             healthz = measure("GET /healthz", lambda c, i: c.get(f"{base}/healthz"), n, clients, None)
+            person = args.subscribers // 2 // 100 * 100 + 1  # one with a history
             pages = ["/admin/", "/admin/live/sends", "/admin/sends", f"/admin/sends/{running}",
-                     f"/admin/sends/{done}", "/admin/users", "/admin/audit"]
+                     f"/admin/sends/{done}", "/admin/lists", "/admin/users", "/admin/audit",
+                     # the subscriber search: a rare part of an address, a common name without its accent, a
+                     # two-letter prefix, a word in every address, a word in none, a filter alone; a person's page
+                     "/admin/subscribers?q=toure1234", "/admin/subscribers?q=traore",
+                     "/admin/subscribers?q=ka", "/admin/subscribers?q=example", "/admin/subscribers?q=personne-nulle",
+                     "/admin/subscribers?list=actualites&status=unsubscribed&language=en",
+                     f"/admin/subscribers/{person}", "/admin/imports"]
             for path in pages:
                 measure(f"GET {path}", lambda c, i, p=path: c.get(f"{base}{p}", headers=session), n, clients,
                         healthz)
@@ -172,7 +206,7 @@ def main() -> None:
             with httpx.Client(headers=session, timeout=60) as c, httpx.Client(timeout=60) as visitor:
                 for path in ["/admin/login", *pages]:
                     html, total = weight(visitor if path == "/admin/login" else c, base, path)
-                    print(f"  {path:<28} {html / 1024:6.1f} KB  {total / 1024:6.1f} KB")
+                    print(f"  {path:<58} {html / 1024:6.1f} KB  {total / 1024:6.1f} KB")
         finally:
             server.terminate()
             server.wait(timeout=10)

@@ -96,6 +96,8 @@ class Web:
     subscribe_lists: list[str] = field(default_factory=list)
     subscribe_limit_per_ip: int = 20
     subscribe_limit_per_address: int = 3
+    uploads_dir: str = "uploads"
+    upload_max_mb: int = 12
 
 
 @dataclass

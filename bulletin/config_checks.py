@@ -268,6 +268,8 @@ def validate(cfg, where: str, locate: Callable[[str, str], int | None]) -> None:
     c.integer("web", "session_max_hours", w.session_max_hours, 1)
     c.integer("web", "subscribe_limit_per_ip", w.subscribe_limit_per_ip, 1)
     c.integer("web", "subscribe_limit_per_address", w.subscribe_limit_per_address, 1)
+    c.integer("web", "upload_max_mb", w.upload_max_mb, 1, 1000)
+    c.folder_path("web", "uploads_dir", cfg.resolve_path(w.uploads_dir))
 
     b = cfg.bounces
     c.integer("bounces", "soft_limit", b.soft_limit, 1)

@@ -197,6 +197,16 @@ def language_name(code: str) -> str:
     return name[:1].upper() + name[1:]
 
 
+def language_in(code: str, reader: str) -> str:
+    """A language's name as a sentence in the reader's language writes it: 'anglais' for French, 'English'."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        return Locale.parse(code).get_display_name(reader) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+
+
 def keys(language: str) -> set[str]:
     """Every key translated in exactly `language` (tests compare catalogues with this)."""
     t = _translations(language)

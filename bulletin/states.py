@@ -35,6 +35,18 @@ class SendState(StrEnum):
     CANCELLED = "cancelled"
 
 
+class IssueState(StrEnum):
+    """Where an issue folder stands on its way to readers, as the workspace lists it (read, not stored)."""
+
+    DRAFT = "draft"
+    APPROVED = "approved"
+    #: approved, then edited: it must be approved again before the monthly schedule sends it
+    CHANGED = "changed"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+
+
 class DeliveryStatus(StrEnum):
     """One recipient of one send: claimed, sent, then marked."""
 
@@ -108,6 +120,17 @@ class AccountStatus(StrEnum):
 
     ACTIVE = "active"
     DISABLED = "disabled"
+
+
+class ImportState(StrEnum):
+    """A subscriber file uploaded in the workspace: checked (a dry run), then imported or abandoned."""
+
+    CHECKING = "checking"
+    CHECKED = "checked"
+    IMPORTING = "importing"
+    DONE = "done"
+    ABANDONED = "abandoned"
+    FAILED = "failed"
 
 
 #: Delivery rows that still have work to do.

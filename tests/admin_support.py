@@ -4,10 +4,13 @@ accounts, a signed-in HTTP client, and sample values for every path parameter of
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -21,7 +24,11 @@ CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 
 #: A value for each path parameter of the /admin routes, so the walking tests can reach every route.
 #: A page with a new parameter adds it here (the walk fails with its name otherwise).
-SAMPLE_PARAMS = {"send_id": "send", "user_id": "user", "name": "admin.css"}
+SAMPLE_PARAMS = {"send_id": "send", "user_id": "user", "name": "admin.css", "block": "block", "lang": "lang",
+                 "image": "image", "subscriber_id": "subscriber", "job_id": "job",
+                 # {slug} names an issue under /admin/issues and a list under /admin/lists
+                 "slug": {"/admin/issues": "issue", "/admin/lists": "list"}}
+REPO = Path(__file__).resolve().parent.parent
 
 
 class Clock:
@@ -102,18 +109,60 @@ def seed_workspace(ws: Workspace) -> dict[str, str]:
         assert s.scalar(select(Send.state).where(Send.id == sample.send)) == "done"
     admin = ws.add_user("admin@imrap-mali.org", "admin")
     editor = ws.add_user("redaction@imrap-mali.org", "editor")
-    return {"send": str(scheduled), "user": str(editor.id), "admin": str(admin.id), "admin.css": "admin.css"}
+    issues = ws.site.cfg.resolve_path(ws.site.cfg.web.issues_dir)
+    if not (issues / "2023-07").exists():  # the issue pages' sample: a copy of the bilingual sample issue
+        shutil.copytree(REPO / "issues" / "2023-07", issues / "2023-07")
+    job = checked_import(ws, "actualites", "email;nom\r\nnouveau@example.org;Nouveau\r\npas-une-adresse;X\r\n")
+    return {"send": str(scheduled), "user": str(editor.id), "admin": str(admin.id), "admin.css": "admin.css",
+            "issue": "2023-07", "block": "01-bamako", "lang": "fr", "image": "directeur.png",
+            "list": "actualites", "subscriber": str(sample.awa), "job": str(job)}
+
+
+def folder_state(folder: Path) -> dict[str, str]:
+    """Every file under `folder` with the SHA-256 of its bytes."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def checked_import(ws: Workspace, list_slug: str, text: str, *, encoding: str = "utf-8",
+                   file_name: str = "inscrits.csv") -> int:
+    """An uploaded file checked by the workspace's runner (as if an admin had sent it): the job's id."""
+    import io
+
+    from bulletin.services import imports
+    from bulletin.services.audit import Actor
+
+    stored, size = imports.save_upload(ws.site.cfg, io.BytesIO(text.encode(encoding)), max_bytes=1 << 20)
+    with ws.store.unit_of_work() as uow:
+        job = imports.start(uow, ws.site.cfg, list_slug=list_slug, file_name=file_name, stored_name=stored,
+                            size=size, actor=Actor.cli(), now=ws.clock())
+    runner = ws.site.app.state.workspace.imports
+    runner.check(job.id)
+    runner.drain()
+    return job.id
 
 
 def snapshot(ws: Workspace) -> dict:
-    """Everything a refused request could have changed: accounts, sessions, the audit log, sends, deliveries."""
+    """Everything a refused request could have changed: accounts, sessions, the audit log, sends, deliveries,
+    lists, people, their subscriptions and history, erased addresses, import jobs, and the files of the issue
+    folders."""
     from sqlalchemy import func, select
 
     from bulletin.store import db
-    from bulletin.store.models import AdminSession, AuditEntry, Delivery, Send, User
+    from bulletin.store.models import (AdminSession, AuditEntry, Delivery, ErasedAddress, Event, ImportJob,
+                                       MailingList, Send, Subscriber, Subscription, User)
 
     with db.session_scope(ws.site.engine) as s:
         return {
+            "lists": s.execute(select(MailingList.slug, MailingList.name, MailingList.description,
+                                      MailingList.archived_at).order_by(MailingList.id)).all(),
+            "people": s.execute(select(Subscriber.email, Subscriber.name, Subscriber.language, Subscriber.status)
+                                .order_by(Subscriber.id)).all(),
+            "subscriptions": s.execute(select(Subscription.subscriber_id, Subscription.list_id, Subscription.status)
+                                       .order_by(Subscription.subscriber_id, Subscription.list_id)).all(),
+            "events": s.scalar(select(func.count()).select_from(Event)),
+            "erased": s.scalar(select(func.count()).select_from(ErasedAddress)),
+            "imports": s.execute(select(ImportJob.id, ImportJob.state).order_by(ImportJob.id)).all(),
             "users": s.execute(select(User.id, User.role, User.status, User.password_hash).order_by(User.id)).all(),
             "sessions": s.execute(select(AdminSession.token_hash, AdminSession.user_id)
                                   .order_by(AdminSession.token_hash)).all(),
@@ -121,6 +170,7 @@ def snapshot(ws: Workspace) -> dict:
             "sends": s.execute(select(Send.id, Send.state, Send.finished_at).order_by(Send.id)).all(),
             "deliveries": s.execute(select(Delivery.id, Delivery.status, Delivery.next_attempt_at)
                                     .order_by(Delivery.id)).all(),
+            "issues": folder_state(ws.site.cfg.resolve_path(ws.site.cfg.web.issues_dir)),
         }
 
 
@@ -130,5 +180,68 @@ def concrete(path: str, params: dict[str, str]) -> str:
         name = m.group(1)
         if name not in SAMPLE_PARAMS:
             raise AssertionError(f"no sample value for {{{name}}}: add it to SAMPLE_PARAMS in tests/admin_support.py")
-        return params[SAMPLE_PARAMS[name]]
+        sample = SAMPLE_PARAMS[name]
+        if isinstance(sample, dict):
+            sample = next(v for prefix, v in sample.items() if path.startswith(prefix))
+        return params[sample]
     return re.sub(r"\{(\w+)(?::\w+)?\}", value, path)
+
+
+class _FormReader:
+    """The fields a browser sends for one form of a page, in order (what `page.click(submit)` would post)."""
+
+    def __init__(self, form_id: str):
+        from html.parser import HTMLParser
+
+        reader = self
+
+        class Parser(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                reader.start(tag, dict(attrs))
+
+            def handle_startendtag(self, tag, attrs):
+                reader.start(tag, dict(attrs))
+
+            def handle_endtag(self, tag):
+                reader.end(tag)
+
+            def handle_data(self, data):
+                reader.data(data)
+
+        self.parser = Parser(convert_charrefs=True)
+        self.form_id = form_id
+        self.inside = False
+        self.fields: list[tuple[str, str]] = []
+        self.area: list | None = None
+
+    def start(self, tag, attrs):
+        if tag == "form":
+            self.inside = attrs.get("id") == self.form_id
+        if not self.inside or "disabled" in attrs:
+            return
+        name = attrs.get("name")
+        if tag == "input" and name:
+            kind = attrs.get("type", "text")
+            if kind in ("submit", "file", "button") or (kind in ("checkbox", "radio") and "checked" not in attrs):
+                return
+            self.fields.append((name, attrs.get("value", "")))
+        elif tag == "textarea" and name:
+            self.area = [name, ""]
+
+    def data(self, text):
+        if self.area is not None:
+            self.area[1] += text
+
+    def end(self, tag):
+        if tag == "form":
+            self.inside = False
+        if tag == "textarea" and self.area is not None:
+            name, value = self.area
+            self.fields.append((name, value[1:] if value.startswith("\n") else value))  # as HTML parsing drops it
+            self.area = None
+
+
+def form_fields(html: str, form_id: str) -> list[tuple[str, str]]:
+    reader = _FormReader(form_id)
+    reader.parser.feed(html)
+    return reader.fields

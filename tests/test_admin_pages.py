@@ -8,7 +8,6 @@ import datetime as dt
 import html
 import hashlib
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -141,7 +140,7 @@ def test_resuming_a_waiting_send_makes_its_deferred_rows_due(ws):
 ])
 def test_schedule_refuses_bad_input_next_to_the_field(sqlite_ws, tmp_path, form, field, message):
     ws = sqlite_ws
-    shutil.copytree(REPO / "issues" / "2023-07", ws.site.cfg.resolve_path("issues") / "2023-07")
+    assert (ws.site.cfg.resolve_path("issues") / "2023-07" / "issue.toml").is_file()  # seed_workspace copied the sample
     admin = ws.signed_in("admin@imrap-mali.org")
     page = admin.get("/admin/sends", headers={"Accept-Language": "fr"})
     assert '<option value="2023-07">2023-07</option>' in page.text
@@ -188,15 +187,16 @@ def test_the_audit_log_filters_by_who_what_object_and_date(sqlite_ws):
     ws.clock.advance(days=3)
     admin = ws.signed_in("admin@imrap-mali.org")
     rows = lambda html: re.findall(r'<tr data-action="([^"]+)">', html)  # noqa: E731
-    assert rows(admin.get("/admin/audit").text) == ["sign_in", "sign_in", "user.add", "user.add"]
+    # The seed: two accounts and a file checked for import, from the command line.
+    assert rows(admin.get("/admin/audit").text) == ["sign_in", "sign_in", "import.upload", "user.add", "user.add"]
     assert rows(admin.get("/admin/audit?actor=REDACTION@imrap-mali.org").text) == ["sign_in"]
-    assert rows(admin.get("/admin/audit?actor=cli").text) == ["user.add", "user.add"]
+    assert rows(admin.get("/admin/audit?actor=cli").text) == ["import.upload", "user.add", "user.add"]
     assert rows(admin.get("/admin/audit?action=user.add&object_id=redaction@imrap-mali.org").text) == ["user.add"]
     today = ws.clock().astimezone(dt.timezone.utc).date()
     assert rows(admin.get(f"/admin/audit?since={today}").text) == ["sign_in"]
     assert "admin@imrap-mali.org" in admin.get(f"/admin/audit?since={today}").text
-    assert rows(admin.get(f"/admin/audit?until={today - dt.timedelta(days=1)}").text) == ["sign_in", "user.add",
-                                                                                      "user.add"]
+    assert rows(admin.get(f"/admin/audit?until={today - dt.timedelta(days=1)}").text) == [
+        "sign_in", "import.upload", "user.add", "user.add"]
     assert rows(admin.get("/admin/audit?since=not-a-date&action=nonsense").text) == rows(admin.get("/admin/audit").text)
 
 

@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import os
 
-import httpx
 import pytest
 
 from bulletin.bounces.ingest import ingest

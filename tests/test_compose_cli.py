@@ -146,7 +146,7 @@ def test_check_warns_when_an_edition_passes_max_edition_kb(tmp_path, capsys):
     issue = write_issue(tmp_path, files)
     config = tmp_path / "bulletin.toml"
     config.write_text("[compose]\nmax_edition_kb = 150\n", encoding="utf-8")
-    rc, stdout, stderr = (main(["--config", str(config), "check", str(issue)]), *capsys.readouterr())
+    rc, stdout, _stderr = (main(["--config", str(config), "check", str(issue)]), *capsys.readouterr())
     assert rc == 0  # a warning: the issue may still go
     heavy = [ln for ln in stdout.splitlines() if "over [compose].max_edition_kb = 150" in ln]
     assert len(heavy) == 1 and heavy[0].startswith(f"{issue}: warning: the fr edition weighs"), stdout

@@ -208,7 +208,7 @@ def test_not_a_csv_file_is_a_clear_error_and_writes_nothing(db_url, tmp_path, co
     path.write_bytes(content)
     with pytest.raises(ImportFileError) as exc:
         run_import(engine, path)
-    assert message in exc.value.what
+    assert message in str(exc.value.what)
     assert exc.value.where == str(path)
     assert _count(engine) == before
 
@@ -224,7 +224,7 @@ def test_an_error_late_in_the_file_undoes_the_batches_before_it(db_url, tmp_path
     path.write_bytes(codecs.BOM_UTF8 + b"\n".join(lines) + b"\n")
     with pytest.raises(ImportFileError) as exc:
         run_import(engine, path, batch_size=100)
-    assert "not valid utf-8-sig text" in exc.value.what
+    assert "not valid utf-8-sig text" in str(exc.value.what)
     assert _count(engine) == before
 
 
@@ -320,7 +320,7 @@ def test_an_address_added_meanwhile_aborts_the_import_cleanly(pg_url, tmp_path):
     other.close()
     t.join(30)
     assert len(outcome) == 1 and isinstance(outcome[0], BulletinError)
-    assert "added by someone else during the import" in outcome[0].what
+    assert "added by someone else during the import" in str(outcome[0].what)
     assert _count(engine) == (before[0] + 1, before[1])  # only the other writer's row
 
 

@@ -99,7 +99,7 @@ def test_other_columns_become_attributes_with_their_header(tmp_path):
 def test_ambiguous_headers(tmp_path, header, message):
     with pytest.raises(ImportFileError) as exc:
         map_columns(header, tmp_path, 4)
-    assert str(exc.value.what) == message
+    assert message in str(exc.value.what)
     assert exc.value.line == 4
 
 
@@ -107,7 +107,7 @@ def test_no_email_column_names_what_it_found(tmp_path):
     with pytest.raises(ImportFileError) as exc:
         _open(tmp_path, "\nNom;Ville;Téléphone\nAwa;Bamako;1\n".encode())
     assert exc.value.line == 2
-    assert "no email column" in exc.value.what and "'Nom', 'Ville', 'Téléphone'" in exc.value.what
+    assert "no email column" in str(exc.value.what) and "'Nom', 'Ville', 'Téléphone'" in str(exc.value.what)
 
 
 def test_text_that_turns_invalid_later_is_an_error_at_its_line(tmp_path):
@@ -115,7 +115,7 @@ def test_text_that_turns_invalid_later_is_an_error_at_its_line(tmp_path):
     with _open(tmp_path, codecs.BOM_UTF8 + b"email\n" + rows.encode() + b"caf\xe9@example.org\n") as f:
         with pytest.raises(ImportFileError) as exc:
             _rows(f)
-    assert "not valid utf-8-sig text" in exc.value.what
+    assert "not valid utf-8-sig text" in str(exc.value.what)
     assert exc.value.line is not None and exc.value.line > 4000
 
 

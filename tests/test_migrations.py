@@ -44,9 +44,14 @@ def test_first_use_migrates_once(db_url):
     assert _diff(second) == []
 
 
-def _rows(engine, table):
+def _rows(engine, table, columns: list[str] | None = None):
+    """Every row of `table` (its `columns`, else all of them)."""
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1"))]
+        return [tuple(r) for r in conn.execute(text(f"SELECT {', '.join(columns or ['*'])} FROM {table} ORDER BY 1"))]
+
+
+def _columns(engine, table) -> list[str]:
+    return [c["name"] for c in inspect(engine).get_columns(table)]
 
 
 def test_a_database_made_before_the_state_checks_upgrades_with_its_rows(db_url):
@@ -70,16 +75,23 @@ def test_a_database_made_before_the_state_checks_upgrades_with_its_rows(db_url):
             "INSERT INTO events (id, subscriber_id, list_id, kind, at, detail, source) "
             "VALUES (1, 1, 1, 'unsubscribe', :now, '', 'one-click')"
         ), {"now": now})
-    before = {t: _rows(engine, t) for t in ("lists", "subscribers", "subscriptions", "events")}
+    tables = ("lists", "subscribers", "subscriptions", "events")
+    columns = {t: _columns(engine, t) for t in tables}
+    before = {t: _rows(engine, t) for t in tables}
     db.upgrade(engine)
-    assert {t: _rows(engine, t) for t in before} == before
+    assert {t: _rows(engine, t, columns[t]) for t in tables} == before
     assert _diff(engine) == []
+    # The columns added since: a list's description empty, the name as searched filled in, no IP address known.
+    assert _rows(engine, "lists", ["description", "archived_at"]) == [("", None)]
+    assert _rows(engine, "subscribers", ["name_key"]) == [("awa",)]
+    assert _rows(engine, "events", ["ip"]) == [("",)]
+    assert _rows(engine, "subscriptions", ["added_by"]) == [("web",)]
     checks = {c["name"] for c in inspect(engine).get_check_constraints("subscriptions")}
     assert "ck_subscriptions_status" in checks
     with pytest.raises(IntegrityError):
         with engine.begin() as conn:
             conn.execute(text("UPDATE subscriptions SET status = 'subscribd'"))
-    assert _rows(engine, "subscriptions") == before["subscriptions"]
+    assert _rows(engine, "subscriptions", columns["subscriptions"]) == before["subscriptions"]
     engine.dispose()
 
 

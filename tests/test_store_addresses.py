@@ -69,7 +69,7 @@ def test_what_spreadsheets_hold_is_cleaned(raw, expected):
 def test_bad_addresses_say_why(raw, reason):
     with pytest.raises(InvalidAddress) as exc:
         normalise_email(raw)
-    assert reason in exc.value.what
+    assert reason in str(exc.value.what)
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,9 @@ import watchfiles
 
 from bulletin.config import Config
 from bulletin.errors import BulletinError, ContentError
-from bulletin.render.build import preview_values
+from bulletin.render.build import local_copy, preview_values
 from bulletin.render.edition import RenderedEdition
-from bulletin.render.images import icon_path, icon_url, image_url, publish_image
+from bulletin.render.images import icon_path, publish_image
 from bulletin.render.pipeline import TEMPLATES_DIR, render_issue
 
 PHONE_WIDTH = 375
@@ -100,9 +100,7 @@ class Preview:
         return next((e for e in editions if e.language == lang), None)
 
     def html(self, ed: RenderedEdition) -> str:
-        page, _text = ed.personalise(preview_values(self.cfg, ed.slug))
-        page = page.replace(icon_url(self.cfg.web.base_url, ""), "/icons/")  # no `bulletin serve` needed
-        return page.replace(image_url(self.cfg.web.base_url, ed.slug, ""), "/images/")
+        return local_copy(ed, self.cfg, images="/images/", icons="/icons/")[0]  # no `bulletin serve` needed
 
     def text(self, ed: RenderedEdition) -> str:
         return ed.personalise(preview_values(self.cfg, ed.slug))[1]

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bulletin.config import Config
-from bulletin.errors import BulletinError
 from bulletin.i18n import default_catalogue
 from bulletin.states import SubscriptionStatus
 

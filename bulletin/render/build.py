@@ -29,6 +29,14 @@ def preview_values(cfg: Config, slug: str) -> dict[str, str]:
     }
 
 
+def local_copy(edition: RenderedEdition, cfg: Config, *, images: str, icons: str) -> tuple[str, str]:
+    """(HTML, text) of an edition as a preview shows it: harmless links in place of a reader's, and the images
+    and icons it loads from [web].base_url taken from `images` and `icons` instead (a folder, a local server)."""
+    html, text = edition.personalise(preview_values(cfg, edition.slug))
+    html = html.replace(icon_url(cfg.web.base_url, ""), icons)
+    return html.replace(image_url(cfg.web.base_url, edition.slug, ""), images), text
+
+
 def images_folder(slug: str) -> str:
     return f"{slug}-images"
 

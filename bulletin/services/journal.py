@@ -43,7 +43,7 @@ def apply_entry(uow: UnitOfWork, entry: Entry) -> None:
     lists = [entry.list_id] if entry.list_id is not None else [ml.id for ml, _ in queries.memberships(s, subscriber_id)]
     for list_id in lists:
         if not superseded(s, entry, subscriber_id, list_id):
-            _leave(uow, subscriber_id, list_id, send_id=entry.send_id, source=entry.source)
+            _leave(uow, subscriber_id, list_id, send_id=entry.send_id, source=entry.source, ip=entry.ip)
 
 
 def apply_in(uow: UnitOfWork, entries: list[Entry], *, wait: float) -> bool:

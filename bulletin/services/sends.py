@@ -83,14 +83,16 @@ def test_addresses(values: Iterable[str]) -> list[str]:
 
 
 def test_send(cfg, issue_dir: str | Path, to: Sequence[str], *, store: Store,
-              list_slug: str | None = None) -> TestSend:
-    """Every edition to each address, subject marked [TEST]. Refused (IssueNotReady) when `check` finds errors.
-    The images and icons are published first, so they show; nothing else is recorded, and the unsubscribe link
-    leads to a page that says it was a test. With a list, the List-Id and the names are the list's."""
+              list_slug: str | None = None, languages: Sequence[str] | None = None) -> TestSend:
+    """Every edition (or those in `languages`) to each address, subject marked [TEST]. Refused (IssueNotReady)
+    when `check` finds errors. The images and icons are published first, so they show; nothing else is
+    recorded, and the unsubscribe link leads to a page that says it was a test. With a list, the List-Id and
+    the names are the list's."""
     addresses = test_addresses(to)
     report = issues.ready(cfg, issue_dir)
+    shown = [e for e in report.editions if languages is None or e.language in languages]
     with store.unit_of_work() as uow:
-        editions = issues.publish(uow, cfg, report)
+        editions = issues.publish(uow, cfg, report, shown)
         recipients = [TestRecipient(a) for a in addresses]
         if list_slug:
             recipients = _test_recipients(uow, cfg, list_slug, addresses)

@@ -63,6 +63,10 @@ class Store:
                     raise
         raise AssertionError("unreachable")
 
+    def writes_alongside(self) -> bool:
+        """Whether another transaction may write while one writes (PostgreSQL); SQLite has one writer at a time."""
+        return self.engine.dialect.name != "sqlite"
+
     def healthy(self) -> bool:
         """Whether the database answers (the health check of `bulletin serve`)."""
         return db.ping(self.engine)

@@ -9,13 +9,14 @@ from dataclasses import dataclass, replace
 
 from bulletin.errors import BulletinError, NotFoundError, TokenError
 from bulletin.i18n import Message
-from bulletin.services import consent, journal
+from bulletin.services import consent, forgotten, journal
 from bulletin.services.consent import Actor
+from bulletin.services.lists import takes_subscriptions
 from bulletin.services.store import UnitOfWork
 from bulletin.states import EventKind, SubscriberStatus, SubscriptionStatus
 from bulletin.store import queries
 from bulletin.store.addresses import normalise_email, normalise_language
-from bulletin.store.models import NAME_MAX, SOURCE_MAX, MailingList, Subscriber, utcnow
+from bulletin.store.models import IP_MAX, NAME_MAX, SOURCE_MAX, MailingList, Subscriber, utcnow
 from bulletin.tokens import ConfirmToken, UnsubscribeToken
 
 
@@ -60,13 +61,14 @@ def _membership(person: Subscriber, ml: MailingList, status: SubscriptionStatus 
 
 
 def subscribable_lists(uow: UnitOfWork, cfg) -> list[MailingList]:
-    """The lists the public form offers: `[web].subscribe_lists`, or every list when it is empty."""
-    return queries.lists(uow.session, cfg.web.subscribe_lists or None)
+    """The lists the public form offers: `[web].subscribe_lists`, or every list when it is empty; never an
+    archived one."""
+    return queries.lists(uow.session, cfg.web.subscribe_lists or None, archived=False)
 
 
 def _subscribable(uow: UnitOfWork, cfg, list_id: int) -> MailingList:
     ml = queries.find_list(uow.session, list_id)
-    if ml is None or (cfg.web.subscribe_lists and ml.slug not in cfg.web.subscribe_lists):
+    if ml is None or ml.archived_at is not None or (cfg.web.subscribe_lists and ml.slug not in cfg.web.subscribe_lists):
         raise NotFoundError("this list no longer takes subscriptions")
     return ml
 
@@ -85,15 +87,16 @@ def membership(uow: UnitOfWork, token: UnsubscribeToken) -> Membership:
     return _membership(sub.subscriber, sub.mailing_list, sub.status, send_id)
 
 
-def unsubscribe(uow: UnitOfWork, token: UnsubscribeToken, *, source: str) -> Outcome:
-    """The person leaves the list of the link, at once (the button, RFC 8058 one-click). Idempotent.
+def unsubscribe(uow: UnitOfWork, token: UnsubscribeToken, *, source: str, ip: str = "") -> Outcome:
+    """The person leaves the list of the link, at once (the button, RFC 8058 one-click). Idempotent. `ip`: the
+    address of the request, kept in the person's history.
 
     It is written to the unsubscribe journal first, then applied to the list if the database takes it within
     journal.REQUEST_WAIT_SECONDS, else soon after: it is never lost and answers at once, whatever holds the
     database, and sends skip journalled people before each message."""
     m = membership(uow, token)
     if uow.store is None:  # a unit of work made by hand, without its store: straight to the list
-        changed = _leave(uow, m.subscriber_id, m.list_id, send_id=m.send_id, source=source)
+        changed = _leave(uow, m.subscriber_id, m.list_id, send_id=m.send_id, source=source, ip=ip)
         return Outcome(membership(uow, token), changed)
     store = uow.store
     gone = replace(m, status=SubscriptionStatus.UNSUBSCRIBED)
@@ -102,13 +105,13 @@ def unsubscribe(uow: UnitOfWork, token: UnsubscribeToken, *, source: str) -> Out
     if store.journal.pending(subscriber_id=m.subscriber_id, list_id=m.list_id):
         return Outcome(gone, False)  # asked already; the journal applies it
     store.journal.append(email_key=queries.email_key(m.email), subscriber_id=m.subscriber_id, list_id=m.list_id,
-                         send_id=m.send_id, source=source[:SOURCE_MAX], now=utcnow())
+                         send_id=m.send_id, source=source[:SOURCE_MAX], ip=ip[:IP_MAX], now=utcnow())
     journal.apply_in(uow, store.journal.pending(subscriber_id=m.subscriber_id, list_id=m.list_id),
                      wait=journal.REQUEST_WAIT_SECONDS)
     return Outcome(gone, True)
 
 
-def undo_unsubscribe(uow: UnitOfWork, token: UnsubscribeToken, *, source: str) -> Outcome:
+def undo_unsubscribe(uow: UnitOfWork, token: UnsubscribeToken, *, source: str, ip: str = "") -> Outcome:
     """The person's "that was a mistake", with the same link: only an unsubscribed row comes back. An unsubscribe
     still in the journal is applied first (and the journal, finding the undo later than it, leaves it be)."""
     s = uow.session
@@ -122,19 +125,20 @@ def undo_unsubscribe(uow: UnitOfWork, token: UnsubscribeToken, *, source: str) -
     if decision.changed:
         queries.set_subscription(s, m.subscriber_id, m.list_id, decision.status, source=source)
         queries.record_event(s, m.subscriber_id, EventKind.RESUBSCRIBE, list_id=m.list_id, send_id=m.send_id,
-                             source=source)
+                             source=source, ip=ip)
     return Outcome(membership(uow, token), decision.changed)
 
 
-def _leave(uow: UnitOfWork, subscriber_id: int, list_id: int, *, send_id: int | None, source: str) -> bool:
+def _leave(uow: UnitOfWork, subscriber_id: int, list_id: int, *, send_id: int | None, source: str,
+           ip: str = "", detail: str = "", now=None) -> bool:
     s = uow.session
     sub = queries.subscription(s, subscriber_id, list_id, lock=True)
     decision = consent.leave(sub.status if sub else None)
     if not decision.changed:
         return False
-    queries.set_subscription(s, subscriber_id, list_id, decision.status, source=source[:SOURCE_MAX])
+    queries.set_subscription(s, subscriber_id, list_id, decision.status, source=source[:SOURCE_MAX], now=now)
     queries.record_event(s, subscriber_id, EventKind.UNSUBSCRIBE, list_id=list_id, send_id=send_id,
-                         source=source[:SOURCE_MAX])
+                         source=source[:SOURCE_MAX], ip=ip, detail=detail, at=now)
     return True
 
 
@@ -171,19 +175,27 @@ def request_subscription(uow: UnitOfWork, cfg, email: str, list_id: int, languag
     ml = _subscribable(uow, cfg, list_id) if actor is Actor.PERSON else queries.find_list(uow.session, list_id)
     if ml is None:
         raise NotFoundError("no such list")
+    takes_subscriptions(ml)
     found = queries.find_subscriber(uow.session, email)
+    erased = forgotten.is_erased(uow, cfg, email)  # asked for every address: the answer takes the same time
+    if found is None and erased:
+        return None  # the page answers the same: the form never tells that an address was erased
     if not consent.may_be_invited(found.status if found else None, actor):
         return None
     return Invitation(email, ml.id, ml.name, language, name[:NAME_MAX])
 
 
-def confirm(uow: UnitOfWork, cfg, token: ConfirmToken) -> Outcome:
+def confirm(uow: UnitOfWork, cfg, token: ConfirmToken, *, ip: str = "") -> Outcome:
     """The person pressed the button of their confirmation link. Idempotent; a link issued before the person
-    last left (unsubscribed, bounced, complained) is spent: it changes nothing and says so."""
+    last left (unsubscribed, bounced, complained) is spent: it changes nothing and says so; an erased address is
+    never stored again. `ip`: the address of the request, kept in the person's history with the time."""
     s = uow.session
     ml = _subscribable(uow, cfg, token.list_id)
     language = token.language if token.language in cfg.organisation.languages else cfg.organisation.language
     person = queries.find_subscriber(s, token.email)
+    if person is None and forgotten.is_erased(uow, cfg, token.email):
+        return Outcome(Membership(0, ml.id, token.email, "", language, ml.slug, ml.name,
+                                  SubscriptionStatus.UNSUBSCRIBED), False, Message("consent.erased"))
     if person is None:
         person = queries.add_subscriber(s, token.email, name=token.name[:NAME_MAX], language=language)
     elif token.name and not person.name:
@@ -200,7 +212,7 @@ def confirm(uow: UnitOfWork, cfg, token: ConfirmToken) -> Outcome:
     if decision.changed:
         queries.set_subscription(s, person.id, ml.id, decision.status, source="web")
         queries.record_event(s, person.id, EventKind.CONFIRM, list_id=ml.id, source="web",
-                             detail=f"link issued {token.issued_at.isoformat()}")
+                             detail=f"link issued {token.issued_at.isoformat()}", ip=ip)
     s.flush()
     return Outcome(_membership(person, ml, decision.status), decision.changed)
 
@@ -215,11 +227,12 @@ class Added:
 
 
 def add_by_admin(uow: UnitOfWork, cfg, list_slug: str, email: str, *, name: str | None = None,
-                 language: str | None = None, source: str = "cli") -> Added:
+                 language: str | None = None, source: str = "cli", now=None) -> Added:
     """Subscribe `email` to the list, creating the person if needed. Refuses anyone who left: only they can
-    come back (`invite_by_admin` mails them a link to do so)."""
+    come back (`invite_by_admin` mails them a link to do so); an erased address, and an archived list."""
     s = uow.session
     ml = queries.get_list(s, list_slug)
+    takes_subscriptions(ml)
     address = normalise_email(email)
     languages = cfg.organisation.languages
     lang = None
@@ -230,6 +243,8 @@ def add_by_admin(uow: UnitOfWork, cfg, list_slug: str, email: str, *, name: str 
     if name is not None and len(name.strip()) > NAME_MAX:
         raise BulletinError(f"a name is at most {NAME_MAX} characters", where="--name")
     person = queries.find_subscriber(s, address)
+    if person is None and forgotten.is_erased(uow, cfg, address):
+        raise ConsentRefused(Message("consent.erased"), where=email)
     sub = queries.subscription(s, person.id, ml.id, lock=True) if person else None
     current = sub.status if sub else None
     decision = consent.join(person.status if person else None, current, Actor.ADMIN, list_slug=ml.slug)
@@ -247,9 +262,9 @@ def add_by_admin(uow: UnitOfWork, cfg, list_slug: str, email: str, *, name: str 
         if changed:
             person.updated_at = utcnow()
     if decision.changed:
-        queries.set_subscription(s, person.id, ml.id, decision.status, source=source)
+        queries.set_subscription(s, person.id, ml.id, decision.status, source=source, now=now)
         kind = EventKind.CONFIRM if current == SubscriptionStatus.UNCONFIRMED else EventKind.SUBSCRIBE
-        queries.record_event(s, person.id, kind, list_id=ml.id, source=source)
+        queries.record_event(s, person.id, kind, list_id=ml.id, source=source, at=now)
         outcome = "confirmed" if current == SubscriptionStatus.UNCONFIRMED else "added"
     else:
         outcome = "updated" if changed else "already"
@@ -264,16 +279,15 @@ def unsubscribe_address(uow: UnitOfWork, email: str, list_slug: str | None, *, s
     person = queries.find_subscriber(s, email)
     if person is None:
         raise NotFoundError("no subscriber with this address", where=email)
-    rows = queries.memberships(s, person.id)
     if list_slug is not None:
         ml = queries.get_list(s, list_slug)
-        rows = [(m, sub) for m, sub in rows if m.id == ml.id]
-        if not rows:
+        if queries.subscription(s, person.id, ml.id) is None:
             raise NotFoundError(f"not on the list {list_slug!r}", where=email)
-    if uow.store is None:
-        return [ml.slug for ml, _sub in rows if _leave(uow, person.id, ml.id, send_id=None, source=source)]
+    if uow.store is None:  # a unit of work made by hand, without its store: straight to the lists
+        return unsubscribe_person(uow, person.id, list_slug, source=source)
     store = uow.store
-    leaving = [ml for ml, sub in rows if consent.leave(sub.status).changed
+    leaving = [ml for ml, sub in queries.memberships(s, person.id)
+               if (list_slug is None or ml.slug == list_slug) and consent.leave(sub.status).changed
                and not store.journal.pending(subscriber_id=person.id, list_id=ml.id)]
     for ml in leaving:
         store.journal.append(email_key=person.email_key, subscriber_id=person.id, list_id=ml.id, send_id=None,
@@ -283,14 +297,25 @@ def unsubscribe_address(uow: UnitOfWork, email: str, list_slug: str | None, *, s
     return [ml.slug for ml in leaving]
 
 
+def unsubscribe_person(uow: UnitOfWork, subscriber_id: int, list_slug: str | None, *, source: str,
+                       detail: str = "", now=None) -> list[str]:
+    """Stop mail to a person on one list (or every list they are on) at once, by an admin's hand; the slugs
+    newly unsubscribed from."""
+    rows = queries.memberships(uow.session, subscriber_id)
+    return [ml.slug for ml, _sub in rows if (list_slug is None or ml.slug == list_slug)
+            and _leave(uow, subscriber_id, ml.id, send_id=None, source=source, detail=detail, now=now)]
+
+
 def invite_by_admin(uow: UnitOfWork, cfg, list_slug: str, email: str, *, language: str | None = None
                     ) -> Invitation:
     """An admin who was asked to lets someone come back: a confirmation mail that only they can act on."""
     s = uow.session
     ml = queries.get_list(s, list_slug)
+    takes_subscriptions(ml)
     address = normalise_email(email)
     person = queries.find_subscriber(s, address)
-    if person is not None and person.status == SubscriberStatus.ERASED:
+    if (person is not None and person.status == SubscriberStatus.ERASED) or \
+            (person is None and forgotten.is_erased(uow, cfg, address)):
         raise ConsentRefused(Message("consent.erased"), where=email)
     lang = (normalise_language(language, cfg.organisation.languages) if language else None) \
         or (person.language if person else cfg.organisation.language)

@@ -12,8 +12,9 @@ from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
 from bulletin.errors import InvalidAddress
+from bulletin.i18n import Message
 
-__all__ = ["InvalidAddress", "normalise_email", "normalise_language", "plain"]
+__all__ = ["InvalidAddress", "normalise_email", "normalise_language", "plain", "search_key"]
 
 _MAILBOX_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
 
@@ -27,6 +28,13 @@ def plain(text: str) -> str:
     return " ".join(out.split())
 
 
+def search_key(text: str) -> str:
+    """How a name or address is searched: lower-case, accents folded, spaces collapsed, punctuation kept
+    ("Traoré" is found by "traore", "N'Diaye" by "n'diaye" and "diaye")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split())
+
+
 def normalise_email(raw: str) -> str:
     """The address as it will be stored; raises InvalidAddress saying what is wrong with it.
 
@@ -38,16 +46,16 @@ def normalise_email(raw: str) -> str:
     if "<" in value and value.endswith(">"):
         value = parseaddr(value)[1] or value
     if not value:
-        raise InvalidAddress("no email address")
+        raise InvalidAddress(Message("address.missing"))
     if "\n" in value or "\r" in value:
-        raise InvalidAddress("the address runs over several lines (a quote is not closed?)")
+        raise InvalidAddress(Message("address.multiline"))
     fast = _plain_ascii(value)
     if fast is not None:
         return fast
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as e:
-        raise InvalidAddress(f"not a valid email address: {e}") from None
+        raise InvalidAddress(Message("address.invalid", reason=str(e))) from None
 
 
 @lru_cache(maxsize=4096)

@@ -17,7 +17,7 @@ from sqlalchemy import Column, Connection, MetaData, Table, any_, bindparam, sel
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Integer, String
 
-from bulletin.store.models import Subscriber, Subscription
+from bulletin.store.models import Subscriber, Subscription, name_key
 
 S = Subscriber.__table__
 SUB = Subscription.__table__
@@ -72,28 +72,31 @@ def find_subscriptions(conn: Connection, list_id: int, subscriber_ids: Sequence[
 
 
 def insert_subscribers(conn: Connection, rows: list[dict[str, Any]], now: dt.datetime) -> list[tuple[int, str]]:
-    """Insert new subscribers (email, email_key, name, language, status, attributes); returns (id, email_key)."""
+    """Insert new subscribers (email, email_key, name, language, status, attributes); returns (id, email_key).
+    The name as searched (name_key) is written with the name."""
     if not rows:
         return []
     if _pg(conn):
         return [tuple(r) for r in conn.execute(
             text(
-                "INSERT INTO subscribers (email, email_key, name, language, status, attributes, created_at, updated_at)"
-                " SELECT e, k, n, l, s, a::json, :now, :now"
-                " FROM unnest(CAST(:e AS text[]), CAST(:k AS text[]), CAST(:n AS text[]), CAST(:l AS text[]),"
-                " CAST(:s AS text[]), CAST(:a AS text[])) AS t(e, k, n, l, s, a)"
+                "INSERT INTO subscribers (email, email_key, name, name_key, language, status, attributes,"
+                " created_at, updated_at)"
+                " SELECT e, k, n, nk, l, s, a::json, :now, :now"
+                " FROM unnest(CAST(:e AS text[]), CAST(:k AS text[]), CAST(:n AS text[]), CAST(:nk AS text[]),"
+                " CAST(:l AS text[]), CAST(:s AS text[]), CAST(:a AS text[])) AS t(e, k, n, nk, l, s, a)"
                 " RETURNING id, email_key"
             ),
             {"now": now, "e": [r["email"] for r in rows], "k": [r["email_key"] for r in rows],
-             "n": [r["name"] for r in rows], "l": [r["language"] for r in rows], "s": [r["status"] for r in rows],
+             "n": [r["name"] for r in rows], "nk": [name_key(r["name"]) for r in rows],
+             "l": [r["language"] for r in rows], "s": [r["status"] for r in rows],
              "a": [json.dumps(r["attributes"]) for r in rows]},
         )]
     stamp, as_json = _stamp(conn, now), _json(conn)
     conn.exec_driver_sql(
-        "INSERT INTO subscribers (email, email_key, name, language, status, attributes, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(r["email"], r["email_key"], r["name"], r["language"], r["status"], as_json(r["attributes"]), stamp, stamp)
-         for r in rows],
+        "INSERT INTO subscribers (email, email_key, name, name_key, language, status, attributes, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(r["email"], r["email_key"], r["name"], name_key(r["name"]), r["language"], r["status"],
+          as_json(r["attributes"]), stamp, stamp) for r in rows],
     )
     # sqlite3's executemany returns no rows: read the new ids back by address (unique, indexed).
     return [tuple(r) for r in conn.execute(
@@ -108,20 +111,23 @@ def update_subscribers(conn: Connection, rows: list[dict[str, Any]], now: dt.dat
     if _pg(conn):
         conn.execute(
             text(
-                "UPDATE subscribers SET name = u.n, language = u.l, status = u.s, attributes = u.a::json,"
-                " updated_at = :now"
-                " FROM unnest(CAST(:i AS integer[]), CAST(:n AS text[]), CAST(:l AS text[]), CAST(:s AS text[]),"
-                " CAST(:a AS text[])) AS u(i, n, l, s, a) WHERE subscribers.id = u.i"
+                "UPDATE subscribers SET name = u.n, name_key = u.nk, language = u.l, status = u.s,"
+                " attributes = u.a::json, updated_at = :now"
+                " FROM unnest(CAST(:i AS integer[]), CAST(:n AS text[]), CAST(:nk AS text[]), CAST(:l AS text[]),"
+                " CAST(:s AS text[]), CAST(:a AS text[])) AS u(i, n, nk, l, s, a) WHERE subscribers.id = u.i"
             ),
             {"now": now, "i": [r["id"] for r in rows], "n": [r["name"] for r in rows],
+             "nk": [name_key(r["name"]) for r in rows],
              "l": [r["language"] for r in rows], "s": [r["status"] for r in rows],
              "a": [json.dumps(r["attributes"]) for r in rows]},
         )
         return
     stamp, as_json = _stamp(conn, now), _json(conn)
     conn.exec_driver_sql(
-        "UPDATE subscribers SET name = ?, language = ?, status = ?, attributes = ?, updated_at = ? WHERE id = ?",
-        [(r["name"], r["language"], r["status"], as_json(r["attributes"]), stamp, r["id"]) for r in rows],
+        "UPDATE subscribers SET name = ?, name_key = ?, language = ?, status = ?, attributes = ?, updated_at = ?"
+        " WHERE id = ?",
+        [(r["name"], name_key(r["name"]), r["language"], r["status"], as_json(r["attributes"]), stamp, r["id"])
+         for r in rows],
     )
 
 
@@ -133,8 +139,8 @@ def insert_subscriptions(conn: Connection, list_id: int, rows: list[tuple[int, s
     if _pg(conn):
         conn.execute(
             text(
-                "INSERT INTO subscriptions (subscriber_id, list_id, status, source, created_at, updated_at)"
-                " SELECT i, :list_id, s, :source, :now, :now"
+                "INSERT INTO subscriptions (subscriber_id, list_id, status, source, added_by, created_at, updated_at)"
+                " SELECT i, :list_id, s, :source, :source, :now, :now"
                 " FROM unnest(CAST(:i AS integer[]), CAST(:s AS text[])) AS t(i, s)"
             ),
             {"list_id": list_id, "source": source, "now": now, "i": [i for i, _ in rows], "s": [s for _, s in rows]},
@@ -142,9 +148,9 @@ def insert_subscriptions(conn: Connection, list_id: int, rows: list[tuple[int, s
         return
     stamp = _stamp(conn, now)
     conn.exec_driver_sql(
-        "INSERT INTO subscriptions (subscriber_id, list_id, status, source, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [(i, list_id, status, source, stamp, stamp) for i, status in rows],
+        "INSERT INTO subscriptions (subscriber_id, list_id, status, source, added_by, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(i, list_id, status, source, source, stamp, stamp) for i, status in rows],
     )
 
 

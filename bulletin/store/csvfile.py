@@ -20,6 +20,7 @@ from typing import BinaryIO
 import charset_normalizer
 
 from bulletin.errors import ImportFileError
+from bulletin.i18n import Message
 from bulletin.store.addresses import plain
 
 SAMPLE_BYTES = 64 << 10
@@ -94,7 +95,7 @@ def detect_encoding(fh: BinaryIO, where: Path) -> str:
     sample = b""
     while chunk := fh.read(CHUNK):
         if b"\x00" in chunk:
-            raise ImportFileError("this is not a CSV file (it holds binary data)", where=where)
+            raise ImportFileError(Message("csv.file.binary"), where=where)
         try:
             decoder.decode(chunk)
         except UnicodeDecodeError as e:
@@ -122,10 +123,7 @@ def detect_encoding(fh: BinaryIO, where: Path) -> str:
         text = None
     if text is not None and sum(c < " " and c not in "\t\r\n" for c in text) <= len(text) // 20 + 2:
         return "cp1252"
-    raise ImportFileError(
-        "this is not a CSV file, or its text encoding is unknown: save it as 'CSV UTF-8' and import again",
-        where=where,
-    )
+    raise ImportFileError(Message("csv.file.encoding_unknown"), where=where)
 
 
 class TooLong(str):
@@ -236,7 +234,7 @@ def sniff_delimiter(lines: list[str]) -> str:
         return max(DELIMITERS, key=sample[0].count) if sample else ","
 
 
-def header_delimiter(line: str, sniffed: str) -> str | None:
+def header_delimiter(line: str, sniffed: str) -> Message | None:
     """The delimiter under which `line` names an email column (the sniffed one first), or None."""
     if isinstance(line, TooLong):
         return None
@@ -262,17 +260,12 @@ def find_header(lines: list[tuple[int, str]], where: Path) -> tuple[int, str]:
     first = lines[0][1]
     cells = _cells_alone(first, sniffed)
     if isinstance(first, TooLong):
-        found = f"a line over {MAX_LINE_BYTES >> 20} MiB"
+        found = Message("csv.found.long_line", mib=MAX_LINE_BYTES >> 20)
     elif cells:
-        found = ", ".join(repr(c.strip()) for c in cells if c.strip())[:200] or "nothing"
+        found = ", ".join(repr(c.strip()) for c in cells if c.strip())[:200] or Message("csv.found.nothing")
     else:
-        found = f"a value over {csv.field_size_limit() // 1024} KiB"
-    raise ImportFileError(
-        "no email column: a header row among the first lines must name the columns, one of them 'email' "
-        f"(or 'e-mail', 'courriel', 'adresse e-mail'); found {found}",
-        where=where,
-        line=lines[0][0],
-    )
+        found = Message("csv.found.long_value", kib=csv.field_size_limit() // 1024)
+    raise ImportFileError(Message("csv.file.no_email_column", found=found), where=where, line=lines[0][0])
 
 
 def map_columns(cells: list[str], where: Path, line: int) -> Columns:
@@ -301,11 +294,8 @@ def map_columns(cells: list[str], where: Path, line: int) -> Columns:
         if role is not None:
             if role in found:
                 first, again = cells[found[role]].strip(), cell.strip()
-                raise ImportFileError(
-                    f"two columns are the {role.replace('_', ' ')}: {first!r} and {again!r}",
-                    where=where,
-                    line=line,
-                )
+                raise ImportFileError(Message("csv.file.two_columns", role=Message(f"csv.role.{role}"),
+                                              first=repr(first), again=repr(again)), where=where, line=line)
             found[role] = i
             continue
         header = " ".join(cell.split()) or f"column {i + 1}"
@@ -325,7 +315,7 @@ class Record:
     line: int
     values: list[str]
     lines: int = 1
-    problem: str | None = None
+    problem: Message | None = None
     #: for an unreadable row, the address its first line holds (where the report can name it)
     address: str = ""
 
@@ -333,7 +323,7 @@ class Record:
 class _BrokenRow(Exception):
     """The row being read cannot be read; only its first line is consumed, the lines after it are read again."""
 
-    def __init__(self, what: str):
+    def __init__(self, what: Message):
         self.what = what
 
 
@@ -364,38 +354,35 @@ class RowShape:
             cells = [c.strip(' "') for c in text.rstrip("\r\n").split(self.delimiter)]
         return self.email < len(cells) and ADDRESS_LIKE.fullmatch(cells[self.email].strip()) is not None
 
-    def problem_opening(self, text: str) -> str | None:
+    def problem_opening(self, text: str) -> Message | None:
         """Why the row's first line cannot open a value that goes on over the next lines, or None: it cannot when
         the open value holds the row's own address (`",awa@example.org,Awa` read with a stray quote)."""
         if not self.holds_address(text) and self.holds_address(text, quotes=False):
-            return "a quote opened on this line is not closed on it"
+            return Message("csv.quote.not_closed_on_line")
         return None
 
-    def problem_closed(self, values: list[str], lines: int) -> str | None:
+    def problem_closed(self, values: list[str], lines: int) -> Message | None:
         """Why a row read over several lines is not one, or None: a value that went on over lines shifted the
         values after it (more than the header has: it closed on a quote of another row)."""
         if self.width is not None and any(v.strip() for v in values[self.width:]):
-            return (f"a quote opened on this line is not closed where it should be: read over {lines} lines, the "
-                    f"row has {len(values)} values for {self.width} columns")
+            return Message("csv.quote.shifted", lines=lines, values=len(values), columns=self.width)
         return None
 
-    def problem_going_on(self, number: int, text: str) -> str | None:
+    def problem_going_on(self, number: int, text: str) -> Message | None:
         """Why a quoted value open since the row's first line cannot go on into line `number`, or None.
 
         It cannot when the line is a row of its own (an address in the email column, before the value would
         close), or when the quote that would close it is followed by other text (`"x",` closes a value; `"x y`
         in the middle of a line opens the next row's value, which a stray quote above has put out of step)."""
         if isinstance(text, TooLong):
-            return f"a quote opened on this line is not closed before line {number}, which is too long to read"
+            return Message("csv.quote.before_long_line", line=number)
         close = _closing_quote(text)
         if close != -1 and text[close + 1:close + 2] not in ("", self.delimiter, "\r", "\n"):
             if self.holds_address(text) or self.holds_address(text[:close]):
-                return (f"a quote opened on this line is not closed before line {number}, "
-                        "which is a row of its own")
-            return (f"a quote opened on this line is not closed properly: the quote that would close it, on "
-                    f"line {number}, is followed by other text")
+                return Message("csv.quote.before_row", line=number)
+            return Message("csv.quote.followed", line=number)
         if self.holds_address(text if close == -1 else text[:close]):
-            return f"a quote opened on this line is not closed before line {number}, which is a row of its own"
+            return Message("csv.quote.before_row", line=number)
         return None
 
 
@@ -431,17 +418,17 @@ class _Feed:
             number, text = self._pull()  # StopIteration: the reader ends
             self.taken.append((number, text))
             if isinstance(text, TooLong):
-                raise _BrokenRow(f"the line is longer than {MAX_LINE_BYTES >> 20} MiB")
+                raise _BrokenRow(Message("csv.row.long_line", mib=MAX_LINE_BYTES >> 20))
             return text
         # The row goes on past a line end: a quoted value is open.
         if len(self.taken) == 1 and (problem := self.shape.problem_opening(self.taken[0][1])):
             raise _BrokenRow(problem)
         if len(self.taken) >= MAX_ROW_LINES:
-            raise _BrokenRow(f"a quote opened on this line is not closed within {MAX_ROW_LINES} lines")
+            raise _BrokenRow(Message("csv.quote.max_lines", lines=MAX_ROW_LINES))
         try:
             number, text = self._pull()
         except StopIteration:
-            raise _BrokenRow("a quote opened on this line is never closed") from None
+            raise _BrokenRow(Message("csv.quote.never_closed")) from None
         problem = self.shape.problem_going_on(number, text)
         if problem:
             self.back.appendleft((number, text))
@@ -465,11 +452,11 @@ class SubscriberFile:
         try:
             self._raw: BinaryIO = open(self.path, "rb")
         except FileNotFoundError:
-            raise ImportFileError("no such file", where=self.path)
+            raise ImportFileError(Message("csv.file.missing"), where=self.path)
         except IsADirectoryError:
-            raise ImportFileError("this is a folder, not a CSV file", where=self.path)
+            raise ImportFileError(Message("csv.file.folder"), where=self.path)
         except OSError as e:
-            raise ImportFileError(f"cannot read the file: {e.strerror}", where=self.path)
+            raise ImportFileError(Message("csv.file.unreadable", reason=e.strerror), where=self.path)
         self._text: io.TextIOWrapper | None = None
         self._decoder: LineDecoder | None = None
         self.blank_lines = 0
@@ -513,9 +500,9 @@ class SubscriberFile:
                     if len(sample) >= 50 or size >= SAMPLE_BYTES * 4:
                         break
         except UnicodeDecodeError:
-            raise ImportFileError(f"the file is not valid {self.encoding} text", where=self.path)
+            raise ImportFileError(Message("csv.file.not_text", encoding=self.encoding), where=self.path)
         if not sample:
-            raise ImportFileError("the file is empty", where=self.path)
+            raise ImportFileError(Message("csv.file.empty"), where=self.path)
         index, self.delimiter = find_header(sample, self.path)
         self.header_line = sample[index][0]
         lines = self._lines()
@@ -528,8 +515,8 @@ class SubscriberFile:
         self._reader = csv.reader(self._feed, delimiter=self.delimiter, quotechar='"', doublequote=True)
         header = self._record()
         if header is None or header.problem:
-            raise ImportFileError(f"the header row cannot be read: {header.problem if header else 'it is empty'}",
-                                  where=self.path, line=self.header_line)
+            raise ImportFileError(Message("csv.file.header", reason=header.problem if header else
+                                          Message("csv.header.empty")), where=self.path, line=self.header_line)
         self.header_lines = self.header_line - 1 + header.lines
         cells = [unneutralise(c) for c in header.values]
         cells[0] = cells[0].lstrip("\ufeff")
@@ -548,15 +535,12 @@ class SubscriberFile:
             problem = e.what
         except csv.Error as e:
             if "field limit" in str(e):
-                problem = f"a value is longer than {csv.field_size_limit()} characters"
+                problem = Message("csv.row.long_value", max=csv.field_size_limit())
             else:
-                problem = f"unreadable CSV: {e}"
+                problem = Message("csv.row.unreadable", reason=str(e))
         except UnicodeDecodeError:
-            raise ImportFileError(
-                f"the file is not valid {self.encoding} text after this line (does it mix encodings?)",
-                where=self.path,
-                line=feed.last_line or None,
-            ) from None
+            raise ImportFileError(Message("csv.file.mixed_encodings", encoding=self.encoding), where=self.path,
+                                  line=feed.last_line or None) from None
         else:
             lines = len(feed.taken)
             problem = self._feed.shape.problem_closed(values, lines) if lines > 1 else None

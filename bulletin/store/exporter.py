@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from bulletin.errors import BulletinError
 from bulletin.files import atomic_write
 from bulletin.i18n import Message
+from bulletin.states import SubscriberStatus
 from bulletin.store.csvfile import neutralise
 from bulletin.store.models import MailingList, Subscriber, Subscription
 
@@ -61,7 +62,8 @@ def _rows(session: Session, ml: MailingList, *columns):
     query = (
         select(*columns)
         .join(Subscription, Subscription.subscriber_id == Subscriber.id)
-        .where(Subscription.list_id == ml.id)
+        # An erased person has no address left to export: their row stays only for the counts.
+        .where(Subscription.list_id == ml.id, Subscriber.status != SubscriberStatus.ERASED)
         .order_by(Subscriber.email_key)
         .execution_options(yield_per=FETCH)
     )

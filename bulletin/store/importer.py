@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bulletin.errors import BulletinError
+from bulletin.i18n import Message
 from bulletin.store import bulk
 from bulletin.store.csvfile import SubscriberFile
 from bulletin.store.models import SOURCE_MAX, Event, MailingList, utcnow
@@ -28,11 +29,19 @@ BATCH = 1000
 
 @dataclass
 class RowNote:
-    """One row worth telling the admin about: its physical line in the file, its address as written, and why."""
+    """One row worth telling the admin about: its physical line in the file, its address as written, and why
+    (a catalogue message, shown in the reader's language; `reason` is it in the default language)."""
 
     line: int
     email: str
-    reason: str
+    why: Message | str
+
+    @property
+    def reason(self) -> str:
+        return str(self.why)
+
+    def text(self, language: str, fallback: str | None = None) -> str:
+        return self.why.render(language, fallback) if isinstance(self.why, Message) else self.why
 
 
 @dataclass
@@ -84,11 +93,17 @@ class ImportRules(Protocol):
 
 
 class _Writer:
-    """Applies batches of rows to one list, counting each in the report."""
+    """Applies batches of rows to one list, counting each in the report. With `apply` False (a dry run) it
+    decides and counts the same and writes nothing but the temporary table of addresses met: a dry run on SQLite
+    then holds no write lock, and other pages and the job's progress write meanwhile. `erased`: which of these
+    addresses were erased at their owner's request (services.forgotten), never stored again."""
 
     def __init__(self, session: Session, ml: MailingList, default_language: str, source: str, report: ImportReport,
-                 rules: ImportRules):
+                 rules: ImportRules, *, apply: bool = True,
+                 erased: Callable[[list[str]], set[str]] | None = None):
         self.rules = rules
+        self.apply = apply
+        self.erased = erased
         self.session = session
         self.conn = session.connection()
         self.ml = ml
@@ -108,9 +123,11 @@ class _Writer:
             else:
                 merged[row.key] = row
         existing = {r.email_key: r for r in bulk.find_subscribers(self.conn, list(merged))}
-        # An address met in an earlier batch is in the database by now: only those need the first-line lookup.
-        first_line = bulk.seen_lines(self.conn, list(existing)) if existing else {}
+        # Every address is looked up (not only those in the database): a dry run writes no one, and an erased
+        # address is never written.
+        first_line = bulk.seen_lines(self.conn, list(merged))
         first_in_file = {key: key not in first_line for key in merged}
+        erased = self.erased([k for k in merged if k not in existing]) if self.erased else set()
         for key, row in merged.items():
             if first_in_file[key]:
                 first_line[key] = row.line
@@ -118,7 +135,7 @@ class _Writer:
                 later.append(row)
         for row in sorted(later, key=lambda r: r.line):
             self.report.duplicates.append(
-                RowNote(row.line, row.email, f"same address as line {first_line[row.key]}: merged")
+                RowNote(row.line, row.email, Message("import.duplicate", line=first_line[row.key]))
             )
         bulk.mark_seen(self.conn, [(key, first_line[key]) for key, first in first_in_file.items() if first])
         subscriptions = bulk.find_subscriptions(self.conn, self.ml.id, [r.id for r in existing.values()])
@@ -133,6 +150,11 @@ class _Writer:
         for key, row in merged.items():
             counted = first_in_file[key]
             found = existing.get(key)
+            if key in erased:
+                if counted:
+                    self.report.not_resubscribed.append(RowNote(row.line, row.email, Message(
+                        "consent.import_cannot_readmit", how=Message("consent.person_left.erased"))))
+                continue
             if found is None:
                 new_people.append({
                     "email": row.email, "email_key": key, "name": row.name or "",
@@ -149,7 +171,7 @@ class _Writer:
                                           list_slug=self.ml.slug)
             if decision.refused is not None:
                 if counted:
-                    self.report.not_resubscribed.append(RowNote(row.line, row.email, str(decision.refused)))
+                    self.report.not_resubscribed.append(RowNote(row.line, row.email, decision.refused))
                 continue
             changed = False
             person = {"name": found.name, "language": found.language, "status": found.status,
@@ -185,6 +207,8 @@ class _Writer:
                 else:
                     self.report.unchanged += 1
 
+        if not self.apply:
+            return
         for sid, key in bulk.insert_subscribers(self.conn, new_people, now):
             new_subs.append((sid, new_people_status[key]))
             if new_people_status[key] in STOP_EVENTS:
@@ -210,22 +234,30 @@ def import_subscribers(
     rules: ImportRules,
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = BATCH,
+    apply: bool = True,
+    erased: Callable[[list[str]], set[str]] | None = None,
+    name: str | None = None,
 ) -> ImportReport:
     """Import a CSV file into list `ml` in the caller's transaction; raises ImportFileError when the file cannot be
     read at all (the caller then rolls back, so nothing is written). `progress(bytes_read, size)` after each batch.
+    `apply` False: decide and report, write nothing (a dry run). `erased(addresses)`: those never to be stored
+    again. `name`: the file's name in the report and in the subscriptions' source (default: the path's).
     """
     try:
-        return _import(session, path, ml, languages, default_language, rules, progress, batch_size)
+        return _import(session, path, ml, languages, default_language, rules, progress, batch_size, apply, erased,
+                       name or Path(path).name)
     except IntegrityError:
         # Another writer (a web sign-up) added one of these addresses meanwhile; the caller rolls back the lot.
-        raise BulletinError("an address in this file was added by someone else during the import: nothing was "
-                            "imported, run it again", where=path) from None
+        raise BulletinError(Message("import.concurrent"), where=path) from None
 
 
-def _import(session, path, ml, languages, default_language, rules, progress, batch_size) -> ImportReport:
+def _import(session, path, ml, languages, default_language, rules, progress, batch_size, apply, erased,
+            name) -> ImportReport:
     with SubscriberFile(path) as f:
-        report = ImportReport(path=str(path), list_slug=ml.slug, encoding=f.encoding, delimiter=f.delimiter)
-        writer = _Writer(session, ml, default_language, f"import:{Path(path).name}"[:SOURCE_MAX], report, rules)
+        shown = str(path) if name == Path(path).name else name
+        report = ImportReport(path=shown, list_slug=ml.slug, encoding=f.encoding, delimiter=f.delimiter)
+        writer = _Writer(session, ml, default_language, f"import:{name}"[:SOURCE_MAX], report, rules, apply=apply,
+                         erased=erased)
         bulk.start_seen(writer.conn)
         batch: list[Row] = []
         for record in f.rows():

@@ -45,6 +45,8 @@ class Entry:
     list_id: int | None
     send_id: int | None
     source: str
+    #: the IP address of the request that asked (kept in the person's history); "" from the command line
+    ip: str = ""
 
 
 def journal_file(engine: Engine) -> Path | None:
@@ -98,10 +100,10 @@ class Journal:
             raise problem from e
 
     def append(self, *, email_key: str, subscriber_id: int | None, list_id: int | None, send_id: int | None,
-               source: str, now: dt.datetime) -> int:
+               source: str, now: dt.datetime, ip: str = "") -> int:
         """Write one unsubscribe down (committed when this returns); its id."""
         result = self._write(insert(_table).values(at=now, email_key=email_key, subscriber_id=subscriber_id,
-                                                   list_id=list_id, send_id=send_id, source=source))
+                                                   list_id=list_id, send_id=send_id, source=source, ip=ip))
         return result.inserted_primary_key[0]
 
     def pending(self, *, subscriber_id: int | None = None, list_id: int | None = None,
@@ -113,7 +115,7 @@ class Journal:
             if list_id is not None:
                 query = query.where(or_(_table.c.list_id == list_id, _table.c.list_id.is_(None)))
         with self.engine.connect() as conn:
-            return [Entry(r.id, _aware(r.at), r.email_key, r.subscriber_id, r.list_id, r.send_id, r.source)
+            return [Entry(r.id, _aware(r.at), r.email_key, r.subscriber_id, r.list_id, r.send_id, r.source, r.ip)
                     for r in conn.execute(query)]
 
     def mark_applied(self, ids: Iterable[int], now: dt.datetime) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bulletin.errors import BulletinError
+from bulletin.i18n import Message
 from bulletin.store.addresses import InvalidAddress, normalise_email, normalise_language, plain
 from bulletin.store.csvfile import Columns, unneutralise
 
@@ -42,7 +43,7 @@ class Row:
     subscriber_status: str | None
     attributes: dict[str, str]
     #: something the admin should know about a row that was taken anyway (an unknown language replaced)
-    warning: str | None = None
+    warning: Message | None = None
 
     def merge(self, later: Row) -> None:
         """A later row for the same address: its non-empty values win; a status that stops mail always wins."""
@@ -69,11 +70,10 @@ def parse_row(line: int, values: list[str], cols: Columns, languages: Sequence[s
     """The row's values as a Row; raises RowRejected saying what is wrong with it."""
     raw_email = cell(values, cols.email)
     if len(values) > cols.width and any(v.strip() for v in values[cols.width:]):
-        raise RowRejected(f"{len(values)} values but the header has {cols.width} "
-                          "columns (a value holding the delimiter is not quoted?)")
+        raise RowRejected(Message("import.row.too_many_values", values=len(values), columns=cols.width))
     if any("\x00" in v for v in values):
         # Possible in UTF-16 text; PostgreSQL cannot store it, and no name or address holds one.
-        raise RowRejected("the row holds a NUL character")
+        raise RowRejected(Message("import.row.nul"))
     try:
         email = normalise_email(raw_email)
     except InvalidAddress as e:
@@ -83,18 +83,18 @@ def parse_row(line: int, values: list[str], cols: Columns, languages: Sequence[s
         name = " ".join(p for p in (cell(values, cols.first_name), cell(values, cols.last_name)) if p)
     name = " ".join(name.split())
     if len(name) > NAME_MAX:
-        raise RowRejected(f"the name is longer than {NAME_MAX} characters")
+        raise RowRejected(Message("import.row.name_long", max=NAME_MAX))
     status = subscriber_status = None
     raw_status = cell(values, cols.status)
     if raw_status:
         status = SUBSCRIPTION_STATUSES.get(plain(raw_status))
         if status is None:
-            raise RowRejected(f"unknown status {raw_status!r} (subscribed, unconfirmed, unsubscribed or bounced)")
+            raise RowRejected(Message("import.row.status", value=repr(raw_status)))
     raw_sstatus = cell(values, cols.subscriber_status)
     if raw_sstatus:
         subscriber_status = SUBSCRIBER_STATUSES.get(plain(raw_sstatus))
         if subscriber_status is None:
-            raise RowRejected(f"unknown subscriber status {raw_sstatus!r} (active, bounced or complained)")
+            raise RowRejected(Message("import.row.subscriber_status", value=repr(raw_sstatus)))
     language = warning = None
     raw_language = cell(values, cols.language)
     if raw_language:
@@ -102,8 +102,8 @@ def parse_row(line: int, values: list[str], cols: Columns, languages: Sequence[s
         if language is None:
             # A good address is worth more than its language column: keep the row, in the default language.
             language = default_language
-            warning = (f"unknown language {raw_language!r}: set to {default_language!r} "
-                       f"(known: {', '.join(languages)})")
+            warning = Message("import.row.language", value=repr(raw_language), default=repr(default_language),
+                              known=", ".join(languages))
     attributes = {name_: v for i, name_ in cols.extra if (v := cell(values, i))}
     return Row(line, email, email.lower(), name or None, language, status, subscriber_status, attributes, warning)
 

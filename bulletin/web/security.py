@@ -6,7 +6,8 @@ only to the site, and styles only from the sheets the package ships, allowed by 
 their one inline sheet: readers pay for every request). The archive's copy of an issue is the email itself, whose
 styles are inline attributes by necessity: its handler calls `allow_inline_styles`, which widens styles, and
 nothing else, for that response. A response that brings its own policy keeps it: the workspace under /admin/
-loads htmx and its sheet from its own static files (bulletin/web/admin/views.py). No page sends a Referer, so a
+loads htmx and its sheet from its own static files (bulletin/web/admin/views.py), and the issue editor's
+preview, framed by the editor's page, brings its frame rule with its policy (bulletin/web/admin/issues.py). No page sends a Referer, so a
 token in a URL never leaks to another site.
 """
 
@@ -84,8 +85,10 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 started = True
                 headers = MutableHeaders(scope=message)
+                own_frame_rule = "content-security-policy" in headers and "x-frame-options" in headers
                 for name, value in self.fixed.items():
-                    headers[name] = value
+                    if name != "X-Frame-Options" or not own_frame_rule:
+                        headers[name] = value
                 if "content-security-policy" not in headers:
                     headers["Content-Security-Policy"] = self.policy_for(scope)
             await send(message)

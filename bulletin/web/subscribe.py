@@ -100,7 +100,7 @@ def confirm_page(token: str, request: Request, site: Site = Depends(get_site)):
 def confirm(token: str, request: Request, site: Site = Depends(get_site)):
     parsed = site.tokens.read_confirm(token)
     t = site.strings(site.language(request, parsed.language))
-    outcome = site.store.run(subscriptions.confirm, site.cfg, parsed)
+    outcome = site.store.run(subscriptions.confirm, site.cfg, parsed, ip=request.client.host if request.client else "")
     m = outcome.membership
     if outcome.refused is not None:
         return site.pages.render("message.html", t.language, title=t("confirm.refused.title"),

@@ -23,6 +23,11 @@ router = APIRouter()
 MAILED = (SubscriptionStatus.SUBSCRIBED, SubscriptionStatus.UNCONFIRMED)
 
 
+def _ip(request: Request) -> str:
+    """Who sent the request (kept in the person's history): for one-click, usually their mail provider."""
+    return request.client.host if request.client else ""
+
+
 def _values(m: Membership) -> dict[str, str]:
     return {"email": m.email, "list": m.list_name}
 
@@ -77,7 +82,7 @@ async def unsubscribe(token: str, request: Request, site: Site = Depends(get_sit
 
 def _unsubscribe(site: Site, request: Request, token: str, parsed: UnsubscribeToken, source: str):
     with site.store.unit_of_work() as uow:
-        m = subscriptions.unsubscribe(uow, parsed, source=source).membership
+        m = subscriptions.unsubscribe(uow, parsed, source=source, ip=_ip(request)).membership
     t = site.strings(site.language(request, m.language))
     can_undo = m.status == SubscriptionStatus.UNSUBSCRIBED
     return site.pages.render(
@@ -97,7 +102,7 @@ def undo(token: str, request: Request, site: Site = Depends(get_site)):
         return _test_page(site, request, test)
     parsed = site.tokens.read_unsubscribe(token)
     with site.store.unit_of_work() as uow:
-        m = subscriptions.undo_unsubscribe(uow, parsed, source="web:undo").membership
+        m = subscriptions.undo_unsubscribe(uow, parsed, source="web:undo", ip=_ip(request)).membership
     t = site.strings(site.language(request, m.language))
     if m.status != SubscriptionStatus.SUBSCRIBED:
         return site.pages.render("message.html", t.language, title=t("unsubscribe.title"),

@@ -30,7 +30,10 @@ How to add a page (the lists, subscribers, imports and issue pages are built thi
    Add the page to `views.NAV` if it belongs in the navigation.
 3. CSRF. Every form that POSTs carries `<input type="hidden" name="csrf" value="{{ csrf }}">`; htmx requests
    send the `X-CSRF-Token` header (set on <body>). The guard checks it before the handler runs: a POST
-   without it is a 403 and changes nothing. Never change anything on GET.
+   without it is a 403 and changes nothing. Bodies are capped before they are read (limits.py): a form at
+   1 MB; a page that takes a file declares `upload=True`, takes no Form/File parameters and reads
+   `await request.form()` itself, so that the guard refuses a visitor or an editor before the file is read
+   (imports.py does so). Never change anything on GET.
 4. Destructive actions (erase, disable, cancel, archive) go behind a confirmation page: a GET that renders
    "admin/confirm.html" with the question, and the POST that acts. After a POST, `redirect` (303) to a page
    that shows the result (`?done=KEY` with a catalogue key `admin.done.KEY`).
@@ -41,7 +44,11 @@ How to add a page (the lists, subscribers, imports and issue pages are built thi
 6. Words. Every word goes through the catalogue: `t(KEY)` in templates (`t("admin.nav.sends")`), keys added to both
    bulletin/locale/fr and en .po files, sorted. Dates and numbers through `f.when(...)` and `f.num(...)`.
 7. Tests: the browser tests (tests/test_admin_browser.py) show how to sign in, take screenshots at 375 and
-   1280 px and run axe-core on a page; add the new pages to `PAGES_TO_CHECK` there.
+   1280 px and run axe-core on a page; add the new pages to `PAGES_TO_CHECK` there (or run `check` on them
+   in a browser test of their own, as tests/test_editor_browser.py does for the issue pages).
+8. Files. FastAPI reads a form, files and all, before any handler runs: a page that takes files declares its
+   route with `upload=True`: web/bodylimit.py caps its body at `[web].upload_max_mb` (any other form at
+   `limits.FORM_MAX`) before it is read.
 """
 
 from __future__ import annotations
@@ -51,12 +58,15 @@ import importlib
 from fastapi import FastAPI, Request
 
 from bulletin.services.accounts import SessionPolicy
+from bulletin.services.imports import ImportRunner
 from bulletin.web.admin import access
 from bulletin.web.admin.access import Forbidden, SignInRequired, Workspace, router
 from bulletin.web.admin.charts import bars_svg
+from bulletin.web.admin.limits import limits, takes_files
+from bulletin.web.bodylimit import BodyLimit
 
 #: The modules that declare pages, imported with this package so that their routes are in the table.
-PAGES = ("login", "dashboard", "sends", "users", "audit")
+PAGES = ("login", "dashboard", "issues", "sends", "lists", "subscribers", "imports", "users", "audit")
 for _name in PAGES:
     importlib.import_module(f"bulletin.web.admin.{_name}")
 
@@ -66,11 +76,37 @@ __all__ = ["install", "router", "bars_svg"]
 def install(app: FastAPI) -> None:
     """Add the workspace to the app: its routes, its state, and its answers to visitors who may not pass."""
     site = app.state.site
-    app.state.workspace = Workspace(site, SessionPolicy.for_config(site.cfg), site.cfg.signing_secret())
+    ws = Workspace(site, SessionPolicy.for_config(site.cfg), site.cfg.signing_secret())
+    ws.imports = ImportRunner(site.store, site.cfg, clock=lambda: ws.clock())
+    app.state.workspace = ws
     app.include_router(router)
     access.check_routes(app)
 
     from bulletin.web.admin.views import redirect, render, strings
+
+    upload = takes_files()
+
+    def too_large(request: Request, size: int | None, cap: int):
+        from babel.numbers import format_decimal
+
+        t = strings(request)
+        path = request.url.path
+        mb = format_decimal(cap / 1_000_000, format="#,##0.#", locale=t.language)
+        if size is None:
+            lines = [t("admin.too_large.over", limit=mb)]
+        else:
+            said = format_decimal(size / 1_000_000, format="#,##0.0", locale=t.language)
+            lines = [t("admin.too_large", size=said, limit=mb)]
+        if path.startswith(f"{access.PREFIX}/issues/"):
+            lines.append(t("admin.too_large.how"))  # a phone's photo
+        elif upload(path):
+            lines.append(t("admin.too_large.how_file"))
+        back = path if upload(path) else f"{access.PREFIX}/"
+        return render(request, "message.html", "admin.too_large.title", status=413, error=True, lines=lines, back=back)
+
+    # Forms and files are capped before FastAPI reads (and spools) them: a route declared with upload=True
+    # (an issue's photos, a subscriber file) at [web].upload_max_mb, any other form at limits.FORM_MAX.
+    app.add_middleware(BodyLimit, limit=limits(site.cfg), too_large=too_large)
 
     @app.exception_handler(SignInRequired)
     def sign_in_first(request: Request, exc: SignInRequired):

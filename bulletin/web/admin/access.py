@@ -4,11 +4,16 @@ Every route under /admin is declared with `page(path, role=..., methods=...)`; `
 page cannot be added without saying who may open it, and `install` refuses to start an app holding an /admin
 route that did not come through here. For each request the guard, in this order:
 1. reads the session cookie (`bulletin_session`) and finds the live session (services.accounts);
-2. on POST, checks the CSRF token (form field `csrf`, or the `X-CSRF-Token` header that htmx sends): the
-   session's own token, or for a visitor not signed in (the sign-in form) a token bound to a cookie of theirs;
-3. sends a visitor not signed in to the sign-in page (GET) or answers 403 (POST), and answers 403 to an
-   account whose role is not enough.
+2. sends a visitor not signed in to the sign-in page (GET) or answers 403 (POST), and answers 403 to an
+   account whose role is not enough, before reading the body of the request;
+3. on POST, checks the CSRF token (form field `csrf`, or the `X-CSRF-Token` header that htmx sends): the
+   session's own token, or for a visitor not signed in (the sign-in form) a token bound to a cookie of theirs.
 A POST refused by any of these reaches no handler, so it changes nothing.
+
+Request bodies are capped before any of this (limits.BodyLimit): a form at `FORM_MAX`, a route declared with
+`upload=True` at `[web].upload_max_mb`. An upload route takes no `Form`/`File` parameters (FastAPI would read
+the body before the guard runs): it reads `await request.form()` after the guard, so a visitor or an editor is
+refused without the file being read.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ class Route:
     #: an automatic refresh (htmx polling): it does not keep the session alive
     live: bool
     endpoint: Callable
+    #: takes a file: its body may be as large as `[web].upload_max_mb` (other POSTs: FORM_MAX)
+    upload: bool = False
 
 
 #: Every /admin route, as declared. The tests walk it; `install` checks the app against it.
@@ -87,6 +94,8 @@ class Workspace:
     secret: bytes
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     refresh_seconds: int = 5
+    #: the thread checking and importing uploaded files (services.imports.ImportRunner), set by `install`
+    imports: object = None
 
     @property
     def secure_cookies(self) -> bool:
@@ -154,17 +163,17 @@ def _guard(role: Role | Public, live: bool) -> Callable:
             csrf = visitor_csrf(ws.secret, visitor or new_visitor)
         visit = Visit(signed.account if signed else None, csrf, client_ip(request), now, new_visitor)
         request.state.visit = visit  # the refusal pages below show the frame of whoever asks
-        if request.method not in ("GET", "HEAD"):
-            given = await _given_csrf(request)
-            if not accounts.csrf_matches(csrf, given) or new_visitor:
-                raise Forbidden(csrf=True)
-        if role is not PUBLIC:
+        if role is not PUBLIC:  # before the body is read: a visitor's or an editor's upload is not read
             if signed is None:
                 if request.method in ("GET", "HEAD"):
                     raise SignInRequired(_here(request))
                 raise Forbidden()
             if not signed.account.may(role):
                 raise Forbidden()
+        if request.method not in ("GET", "HEAD"):
+            given = await _given_csrf(request)
+            if not accounts.csrf_matches(csrf, given) or new_visitor:
+                raise Forbidden(csrf=True)
         return visit
 
     return guard
@@ -184,14 +193,16 @@ def _here(request: Request) -> str:
     return f"{path}?{request.url.query}" if request.url.query else path
 
 
-def page(path: str, *, role: Role | Public, methods: tuple[str, ...] = ("GET",), live: bool = False) -> Callable:
+def page(path: str, *, role: Role | Public, methods: tuple[str, ...] = ("GET",), live: bool = False,
+         upload: bool = False) -> Callable:
     """Declare a workspace route: `role` is who may open it (Role.EDITOR: any account, Role.ADMIN: admins,
-    PUBLIC: anyone). The handler takes `visit: Visit = Depends(visit)` to know who asks."""
+    PUBLIC: anyone). The handler takes `visit: Visit = Depends(visit)` to know who asks. `upload`: the route
+    takes a file (see the module's docstring)."""
 
     def decorate(endpoint: Callable) -> Callable:
         router.add_api_route(path, endpoint, methods=list(methods), response_class=HTMLResponse,
                              dependencies=[Depends(_guard(role, live))], include_in_schema=False)
-        ROUTES.append(Route(PREFIX + path, tuple(methods), role, live, endpoint))
+        ROUTES.append(Route(PREFIX + path, tuple(methods), role, live, endpoint, upload))
         return endpoint
 
     return decorate

@@ -16,7 +16,10 @@ from bulletin.web.admin.access import page, workspace
 from bulletin.web.admin.views import render
 
 #: The kinds of object entries name, for the filter menu (pages that follow add theirs).
-OBJECT_TYPES = ("user", "send")
+OBJECT_TYPES = ("user", "send", "list", "subscriber", "import")
+#: Where an entry's object is shown: the page's path, to which its id is added.
+LINKS = {"send": "/admin/sends/", "list": "/admin/lists/", "subscriber": "/admin/subscribers/",
+         "import": "/admin/imports/"}
 
 
 def _day(value: str, zone: ZoneInfo) -> dt.datetime | None:
@@ -45,4 +48,4 @@ def audit_log(request: Request, actor: str = "", action: str = "", object_type: 
     if len(rows) == audit.PAGE_SIZE:
         more = "/admin/audit?" + urlencode({**{k: v for k, v in query.items() if v}, "before": rows[-1].id})
     return render(request, "audit.html", "admin.audit.title", rows=rows, actors=actors,
-                  actions=[a.value for a in Action], object_types=OBJECT_TYPES, q=query, more=more)
+                  actions=[a.value for a in Action], object_types=OBJECT_TYPES, q=query, more=more, links=LINKS)

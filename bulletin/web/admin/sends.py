@@ -27,7 +27,7 @@ DONE = {"scheduled", "cancelled", "resumed"}
 
 def _form_choices(ws) -> tuple[list[str], list]:
     with ws.site.store.unit_of_work() as uow:
-        return issues.issue_slugs(ws.site.cfg), lists.list_summaries(uow)
+        return issues.issue_slugs(ws.site.cfg), lists.all_lists(uow)
 
 
 def _index(request: Request, *, status: int = 200, error=None, form=None, before: int | None = None):

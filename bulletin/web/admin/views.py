@@ -30,10 +30,13 @@ from bulletin.web.i18n import Strings, choose
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 #: The files under /admin/static/ and their types; anything else is 404.
-STATIC_TYPES = {"admin.css": "text/css; charset=utf-8", "htmx.min.js": "text/javascript; charset=utf-8"}
+STATIC_TYPES = {"admin.css": "text/css; charset=utf-8", "htmx.min.js": "text/javascript; charset=utf-8",
+                "editor.js": "text/javascript; charset=utf-8"}
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+#: The issue editor shows the email's preview in frames of the workspace's own (each sandboxed, see issues.py).
+CSP_WITH_PREVIEW = CSP.replace("connect-src 'self';", "connect-src 'self'; frame-src 'self';")
 HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": CSP,
@@ -75,7 +78,11 @@ class NavItem:
 #: The navigation, in order. A page of a later part adds its item here with the role that may open it.
 NAV = [
     NavItem(f"{PREFIX}/", "admin.nav.dashboard", Role.EDITOR),
+    NavItem(f"{PREFIX}/issues", "admin.nav.issues", Role.EDITOR),
     NavItem(f"{PREFIX}/sends", "admin.nav.sends", Role.ADMIN),
+    NavItem(f"{PREFIX}/lists", "admin.nav.lists", Role.ADMIN),
+    NavItem(f"{PREFIX}/subscribers", "admin.nav.subscribers", Role.ADMIN),
+    NavItem(f"{PREFIX}/imports", "admin.nav.imports", Role.ADMIN),
     NavItem(f"{PREFIX}/users", "admin.nav.users", Role.ADMIN),
     NavItem(f"{PREFIX}/audit", "admin.nav.audit", Role.ADMIN),
 ]
@@ -129,24 +136,34 @@ def strings(request: Request) -> Strings:
 
 
 def render(request: Request, template: str, title_key: str, *, status: int = 200, live: bool = False,
-           title_values: dict | None = None, **context) -> HTMLResponse:
-    """Render `admin/TEMPLATE` in the frame. `live`: the page refreshes parts of itself (loads htmx)."""
+           title_values: dict | None = None, frames: bool = False, **context) -> HTMLResponse:
+    """Render `admin/TEMPLATE` in the frame. `live`: the page refreshes parts of itself (loads htmx);
+    `frames`: it shows previews in frames served by the workspace."""
     ws = workspace(request)
     v: Visit | None = getattr(request.state, "visit", None)
     t = strings(request)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     account = v.account if v else None
-    nav = [(item, item.href == request.url.path) for item in NAV if account is not None and account.may(item.role)]
+    nav = [(item, _current(item.href, request.url.path)) for item in NAV
+           if account is not None and account.may(item.role)]
     org = ws.site.cfg.organisation
     html = ws.site.pages.env.get_template(f"admin/{template}").render(
         t=t, lang=t.language, title=t(title_key, **(title_values or {})), account=account,
         csrf=v.csrf if v else "", here=here, nav=nav, languages=[c for c in org.languages if c in i18n.available()],
-        language_name=i18n.language_name, asset=asset_url, live=live, refresh=ws.refresh_seconds,
+        language_name=i18n.language_name, language_in=lambda code: i18n.language_in(code, t.language), asset=asset_url, live=live, refresh=ws.refresh_seconds,
         may_admin=bool(account and account.may(Role.ADMIN)), zone=org.timezone, f=Formats(t.language, org.timezone),
-        **context)
-    response = HTMLResponse(html, status_code=status, headers=HEADERS)
+        wide=frames, **context)
+    headers = {**HEADERS, "Content-Security-Policy": CSP_WITH_PREVIEW} if frames else HEADERS
+    response = HTMLResponse(html, status_code=status, headers=headers)
     _remember_visitor(response, ws, v)
     return response
+
+
+def _current(href: str, path: str) -> str:
+    """aria-current of a navigation link: "page" on its page, "true" on a page under it (an issue of Issues)."""
+    if href == path:
+        return "page"
+    return "true" if href != f"{PREFIX}/" and path.startswith(href + "/") else ""
 
 
 def fragment(request: Request, template: str, **context) -> HTMLResponse:

@@ -2,7 +2,7 @@
 next_try_at)
 
 Revision ID: 0005_send_unreachable
-Revises: 0004_approvals
+Revises: 0004_lists_and_people
 Create Date: 2026-12-01 23:40:00
 
 While no connection can reach the mail server, a send waits as a whole and tries again later; these columns say
@@ -13,7 +13,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0005_send_unreachable"
-down_revision = "0004_approvals"
+down_revision = "0004_lists_and_people"
 branch_labels = None
 depends_on = None
 

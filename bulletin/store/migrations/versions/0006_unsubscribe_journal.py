@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("list_id", sa.Integer(), nullable=True),
         sa.Column("send_id", sa.Integer(), nullable=True),
         sa.Column("source", sa.String(length=200), nullable=False),
+        sa.Column("ip", sa.String(length=64), nullable=False),
         sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_unsubscribe_journal")),
     )
