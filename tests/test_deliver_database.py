@@ -16,7 +16,6 @@ from bulletin.deliver.clock import ManualClock
 from bulletin.deliver.engine import deliver_send
 from bulletin.store.db import engine_for, session_scope
 from bulletin.store.models import Delivery, Send
-from tests.conftest import PG_URL
 from tests.deliver_support import Collecting, copy_issue, populate, running_send
 
 

@@ -18,7 +18,6 @@ from bulletin.deliver.clock import ManualClock
 from bulletin.deliver.engine import deliver_send
 from bulletin.services.reports import send_report
 from bulletin.services.store import UnitOfWork
-from bulletin.states import DeliveryStatus
 from bulletin.store.db import engine_for, session_scope
 from bulletin.store.models import Delivery
 from tests.deliver_support import (

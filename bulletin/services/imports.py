@@ -15,9 +15,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-import queue
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from bulletin.errors import BulletinError, NotFoundError
 from bulletin.i18n import Message
 from bulletin.services import audit, consent, forgotten
 from bulletin.services.audit import Action, Actor
+from bulletin.services.background import Background
 from bulletin.services.errors import InputRefused
 from bulletin.services.lists import takes_subscriptions
 from bulletin.services.store import Store, UnitOfWork
@@ -270,45 +269,22 @@ class ImportRunner:
         self.cfg = cfg
         self.clock = clock
         self.pause = pause
-        self._queue: queue.Queue[tuple[str, int, Actor | None] | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        #: (job id, whether to import, who asked), one at a time
+        self._background: Background[tuple[int, bool, Actor | None]] = Background(
+            "bulletin-imports", lambda item: self._pass(item[0], apply=item[1], actor=item[2]))
 
     def check(self, job_id: int) -> None:
-        self._submit(("check", job_id, None))
+        self._background.submit((job_id, False, None))
 
     def run_import(self, job_id: int, actor: Actor) -> None:
-        self._submit(("import", job_id, actor))
+        self._background.submit((job_id, True, actor))
 
     def drain(self) -> None:
         """Wait until every job handed over so far is done (tests)."""
-        self._queue.join()
+        self._background.drain()
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _submit(self, item) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="bulletin-imports", daemon=True)
-                self._thread.start()
-        self._queue.put(item)
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                what, job_id, actor = item
-                self._pass(job_id, apply=what == "import", actor=actor)
-            except Exception:
-                log.exception("import job failed")
-            finally:
-                self._queue.task_done()
+        self._background.close()
 
     def _progress(self, job_id: int, writing: bool) -> Callable[[int, int], None]:
         # While the import writes on SQLite, another connection's write would wait for it: the progress is then

@@ -9,12 +9,11 @@ the queue, and a failure is logged (the person can ask again), never shown.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Callable
 
 from bulletin.errors import BulletinError
 from bulletin.i18n import Catalogue
+from bulletin.services.background import Background
 from bulletin.services.subscriptions import Invitation
 from bulletin.tokens import Tokens
 
@@ -32,27 +31,18 @@ class Invitations:
         self.cfg = cfg
         self.tokens = tokens
         self._send = send or send_simple
-        self._queue: queue.Queue[Invitation | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._background: Background[Invitation] = Background("bulletin-invitations", self._deliver)
 
     def submit(self, invitation: Invitation) -> None:
         """Queue the mail; it goes within moments, after the answer to the form."""
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="bulletin-invitations", daemon=True)
-                self._thread.start()
-        self._queue.put(invitation)
+        self._background.submit(invitation)
 
     def drain(self) -> None:
         """Wait until every queued mail was sent or failed."""
-        self._queue.join()
+        self._background.drain()
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._background.close()
 
     def send_now(self, invitation: Invitation) -> None:
         """Send the mail in this thread, failures raised (the command line's `subscribers invite`)."""
@@ -68,17 +58,9 @@ class Invitations:
         return (t("subscribe.mail.subject", list=invitation.list_name),
                 t("subscribe.mail.body", list=invitation.list_name, org=org, url=url))
 
-    def _run(self) -> None:
-        while True:
-            invitation = self._queue.get()
-            try:
-                if invitation is None:
-                    return
-                subject, body = self.message(invitation)
-                self._send(self.cfg, invitation.email, subject, body)
-            except (BulletinError, OSError) as e:
-                log.error("confirmation mail not sent: %s", e)
-            except Exception:
-                log.exception("confirmation mail not sent")
-            finally:
-                self._queue.task_done()
+    def _deliver(self, invitation: Invitation) -> None:
+        try:
+            subject, body = self.message(invitation)
+            self._send(self.cfg, invitation.email, subject, body)
+        except (BulletinError, OSError) as e:  # the server's refusal or absence: one line, no traceback
+            log.error("confirmation mail not sent: %s", e)
