@@ -54,11 +54,16 @@ def test_database_outbox_export_and_secret(tmp_path, setting, file_mode, folder_
     for args in (["lists", "add", "news", "--name", "News"],
                  ["subscribers", "add", "awa@example.org", "--list", "news"],
                  ["subscribers", "export", "--list", "news", "--out", "news.csv"],
+                 ["subscribers", "add", "moussa@example.org", "--list", "news"],
+                 ["subscribers", "unsubscribe", "awa@example.org"],  # the unsubscribe journal
+                 ["send", str(REPO / "issues" / "2023-07"), "--list", "news"],  # the outcome logs' folder
                  ["send", str(REPO / "issues" / "2023-07"), "--to", "moi@imrap-mali.org"]):
         done = bulletin(config, *args, env=env)
         assert done.returncode == 0, done.stderr
     assert mode(tmp_path / "data") == folder_mode
     assert mode(tmp_path / "data" / "bulletin.db") == file_mode
+    assert mode(tmp_path / "data" / "bulletin.unsubscribes.db") == file_mode
+    assert mode(tmp_path / "data" / "bulletin.db.spool") == folder_mode
     assert mode(tmp_path / "news.csv") == file_mode
     outbox = tmp_path / "outbox"
     assert {mode(p) for p in (outbox, outbox / "new", outbox / "cur", outbox / "tmp")} == {folder_mode}
