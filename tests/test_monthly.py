@@ -346,3 +346,22 @@ def test_two_workers_at_the_same_moment_do_it_once(db_url, make_config, tmp_path
         assert m.readers() == {email: 1 for email in m.ids}
     else:
         assert len(m.team()) == 1 and m.readers() == {}
+
+
+def test_a_send_that_fails_to_start_is_not_recorded_as_sent(db_url, make_config, tmp_path, server, monkeypatch):
+    """The SENT step and the send are one transaction: when starting the send fails after the step was claimed
+    (here the disk refuses the published images), neither is kept, and the next pass of that day sends it."""
+    m = Month(make_config, db_url, tmp_path, server)
+    m.write_issue()
+    m.approve()
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("bulletin.services.monthly.send_rows.create_send", full_disk)
+        m.work(m.at)  # the worker logs the failure and goes on
+    assert m.log() == [] and m.readers() == {}, "nothing recorded: the month is still to send"
+    m.work(m.at + HOUR)
+    assert m.readers() == {email: 1 for email in m.ids}
+    assert [step for step, _detail in m.log()] == ["sent"]

@@ -50,7 +50,11 @@ def apply_in(uow: UnitOfWork, entries: list[Entry], *, wait: float) -> bool:
     """Apply entries in the caller's unit of work (so that they see what it did before), under a savepoint that
     waits at most `wait` seconds for the database: True when done (the journal marks them applied once the unit
     of work commits); False when the database would not take them now: the unit of work goes on unharmed, and a
-    thread of this process tries again until it does."""
+    thread of this process tries again until it does.
+
+    On SQLite a savepoint opened before the unit of work wrote anything (pysqlite begins transactions only at a
+    write) commits when it is released: the unsubscribe then stands even if the rest of the unit of work fails,
+    which is what the person asked for; its entry, not marked, is applied again later and changes nothing."""
     session = uow.session
     try:
         with session.begin_nested():

@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bulletin.states import ScheduleStep
@@ -18,16 +19,18 @@ from bulletin.store.models import ScheduleEntry
 
 def claim(session: Session, month: str, list_slug: str, step: ScheduleStep, *, at: dt.datetime, detail: str = "",
           send_id: int | None = None) -> ScheduleEntry | None:
-    """Record the step; None when it was recorded already (by this worker earlier, or another one)."""
+    """Record the step in the caller's transaction; None when it was recorded already (by this worker earlier, or
+    another one). An INSERT that does nothing on the unique key, not a savepoint: on SQLite (pysqlite's
+    transaction handling) a savepoint opened before any write commits when it is released, and the step would
+    stay recorded even when the rest of the transaction (the send it stands for) is rolled back."""
     if entry(session, month, list_slug, step) is not None:
         return None
-    row = ScheduleEntry(month=month, list_slug=list_slug, step=step, at=at, detail=detail, send_id=send_id)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return None
-    return row
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    table = ScheduleEntry.__table__
+    added = session.execute(insert(table).values(
+        month=month, list_slug=list_slug, step=step, at=at, detail=detail, send_id=send_id,
+    ).on_conflict_do_nothing(index_elements=["month", "list_slug", "step"]).returning(table.c.id)).first()
+    return session.get(ScheduleEntry, added.id) if added is not None else None
 
 
 def entry(session: Session, month: str, list_slug: str, step: ScheduleStep) -> ScheduleEntry | None:
