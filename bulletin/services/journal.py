@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 #: How long a request waits for the database to change the lists itself before leaving it to the journal:
 #: an unsubscribe answers within about this, whatever holds the database.
 REQUEST_WAIT_SECONDS = 0.5
-#: The thread that applies what a request could not: its first try, doubling up to the second figure.
-RETRY = (0.5, 30.0)
+#: The thread that applies what a request could not: its first try, doubling up to the second figure (so that
+#: the journal is applied within a few seconds of the database being free again).
+RETRY = (0.5, 4.0)
 
 
 def apply_entry(uow: UnitOfWork, entry: Entry) -> None:
