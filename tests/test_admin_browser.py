@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 
 from bulletin.services import sends
 from bulletin.store import db
@@ -156,16 +157,16 @@ def test_sign_in_schedule_watch_the_send_and_read_its_report(browser, axe_source
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
     page.goto(f"{url}/admin/")
-    assert page.locator("h1").inner_text() == "Connexion"
+    expect(page.locator("h1")).to_have_text("Connexion")
     check(page, "login", axe_source, checked)
     sign_in(page, url, "admin@imrap-mali.org")
-    assert page.locator("h1").inner_text() == "Tableau de bord"
-    assert page.get_by_text("Aucun envoi en cours.").is_visible()
+    expect(page.locator("h1")).to_have_text("Tableau de bord")
+    expect(page.get_by_text("Aucun envoi en cours.")).to_be_visible()
     check(page, "dashboard", axe_source, checked)
 
     page.get_by_role("link", name="Envois").click()
-    assert page.locator("h1").inner_text() == "Envois"
-    assert page.get_by_text("Heure de l'organisation\u00a0: Africa/Bamako.").is_visible()
+    expect(page.locator("h1")).to_have_text("Envois")
+    expect(page.get_by_text("Heure de l'organisation\u00a0: Africa/Bamako.")).to_be_visible()
     check(page, "sends", axe_source, checked)
     page.get_by_label("Numéro").select_option("2023-07")
     page.get_by_label("Liste").select_option("actualites")
@@ -174,7 +175,7 @@ def test_sign_in_schedule_watch_the_send_and_read_its_report(browser, axe_source
     page.get_by_role("button", name="Programmer").click()
     page.wait_for_url(re.compile(r".*/admin/sends/\d+\?done=scheduled"))
     send_id = int(re.search(r"/admin/sends/(\d+)", page.url).group(1))
-    assert page.locator("#state").inner_text() == "programmé"
+    expect(page.locator("#state")).to_have_text("programmé")
     assert "Le worker (bulletin worker) le lancera" in page.locator(".notice").inner_text()
 
     stop = threading.Event()
@@ -196,7 +197,7 @@ def test_sign_in_schedule_watch_the_send_and_read_its_report(browser, axe_source
     assert len(ws.recorder.received) == 6
 
     page.goto(f"{url}/admin/sends/{send_id}")
-    assert page.locator("#state").inner_text() == "terminé"
+    expect(page.locator("#state")).to_have_text("terminé")
     figures = {c.get_attribute("data-key"): int(c.get_attribute("data-value"))
                for c in page.locator("#figures td[data-key]").all()}
     assert (figures["total"], figures["sent"], figures["failed"], figures["pending"]) == (6, 6, 0, 0)
@@ -214,7 +215,7 @@ def test_sign_in_schedule_watch_the_send_and_read_its_report(browser, axe_source
     assert page.locator("h1").inner_text().startswith("Annuler l'envoi")
     check(page, "send-cancel", axe_source, checked)
     page.get_by_role("button", name="Oui, annuler l'envoi").click()
-    assert page.locator("#state").inner_text() == "annulé"
+    expect(page.locator("#state")).to_have_text("annulé")
 
     page.get_by_role("link", name="Comptes").click()
     check(page, "users", axe_source, checked)
@@ -231,11 +232,11 @@ def test_sign_in_schedule_watch_the_send_and_read_its_report(browser, axe_source
     assert page.locator("#audit tr[data-action]").count() == 2
 
     page.get_by_role("button", name="English").click()
-    assert page.locator("h1").inner_text() == "Audit log"
+    expect(page.locator("h1")).to_have_text("Audit log")
     page.get_by_role("button", name="Français").click()
 
     page.get_by_role("button", name="Se déconnecter").click()
-    assert page.get_by_text("Vous êtes déconnecté.").is_visible()
+    expect(page.get_by_text("Vous êtes déconnecté.")).to_be_visible()
     page.goto(f"{url}/admin/sends")
     assert page.url.startswith(f"{url}/admin/login")
     assert errors == [], "no script errors (nothing refused by the Content-Security-Policy)"
@@ -255,9 +256,9 @@ def test_the_workspace_works_without_javascript(browser, workspace):
     ws = workspace
     page = browser.new_context(viewport=PHONE, locale="fr-FR", java_script_enabled=False).new_page()
     sign_in(page, ws.url, "admin@imrap-mali.org")
-    assert page.get_by_role("link", name="Actualiser").is_visible()
+    expect(page.get_by_role("link", name="Actualiser")).to_be_visible()
     page.get_by_role("link", name="Actualiser").click()
-    assert page.locator("h1").inner_text() == "Tableau de bord"
+    expect(page.locator("h1")).to_have_text("Tableau de bord")
     page.goto(f"{ws.url}/admin/sends")
     page.get_by_label("Numéro").select_option("2023-07")
     page.get_by_label("Date").fill("2000-01-01")  # in the past: refused, next to the field
@@ -266,4 +267,4 @@ def test_the_workspace_works_without_javascript(browser, workspace):
     assert "est déjà passé" in page.locator("#schedule-error").inner_text()
     assert page.get_by_label("Date").get_attribute("aria-invalid") == "true"
     page.get_by_role("button", name="English").click()
-    assert page.locator("h1").inner_text() == "Sends"
+    expect(page.locator("h1")).to_have_text("Sends")

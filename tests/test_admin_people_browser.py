@@ -11,6 +11,7 @@ import re
 import threading
 
 import pytest
+from playwright.sync_api import expect
 
 from admin_support import live_workspace, seed_workspace
 from deliver_support import Recorder, SmtpServer
@@ -59,14 +60,14 @@ def test_lists_an_excel_import_and_a_persons_history(browser, axe_source, worksp
 
     # A list for the workshop's participants.
     page.get_by_role("link", name="Listes").click()
-    assert page.locator("h1").inner_text() == "Listes"
+    expect(page.locator("h1")).to_have_text("Listes")
     page.get_by_label("Nom (tel que les abonnés le voient)").fill("Participants de l'atelier de Ségou")
     page.get_by_label("Nom court").fill("atelier-segou")
     page.get_by_label("Description (pour l'équipe : qui y est, où elle est proposée)").fill(
         "Les personnes inscrites à l'atelier de mars.")
     page.get_by_role("button", name="Créer la liste").click()
     page.wait_for_url(re.compile(r".*/admin/lists\?done=added"))
-    assert page.get_by_text("La liste est créée.").is_visible()
+    expect(page.get_by_text("La liste est créée.")).to_be_visible()
     row = page.locator('#lists tr[data-list="atelier-segou"]')
     assert "Participants de l'atelier de Ségou" in row.inner_text()
     check(page, "lists", axe_source, checked)
@@ -93,13 +94,13 @@ def test_lists_an_excel_import_and_a_persons_history(browser, axe_source, worksp
         assert held.wait(60)
         page.reload()
         assert page.locator("#progress progress").get_attribute("value") == "100"
-        assert page.get_by_text("Vérification du fichier…").is_visible()
+        expect(page.get_by_text("Vérification du fichier…")).to_be_visible()
         check(page, "import-running", axe_source, checked)
     finally:
         release.set()
         runner.pause = None
     page.locator("#report-title").wait_for(timeout=30_000)  # htmx reloads the page when the check is done
-    assert page.locator("#report-title").inner_text() == "Ce que ferait l'import (rien n'est encore écrit)"
+    expect(page.locator("#report-title")).to_have_text("Ce que ferait l'import (rien n'est encore écrit)")
     counts = {d.get_attribute("data-key"): d.inner_text() for d in page.locator("#counts dd").all()}
     assert counts == {"added": "3", "updated": "0", "unchanged": "0", "duplicates": "1", "not_resubscribed": "0",
                       "rejected": "2", "warnings": "1"}
@@ -113,7 +114,7 @@ def test_lists_an_excel_import_and_a_persons_history(browser, axe_source, worksp
     check(page, "import-checked", axe_source, checked)
     page.get_by_role("button", name="Importer ces lignes").click()
     page.locator('#state[data-state="done"]').wait_for(timeout=30_000)
-    assert page.locator("#report-title").inner_text() == "Ce qu'a fait l'import"
+    expect(page.locator("#report-title")).to_have_text("Ce qu'a fait l'import")
     assert page.locator('#counts dd[data-key="added"]').inner_text() == "3"
     check(page, "import-done", axe_source, checked)
 
@@ -126,7 +127,7 @@ def test_lists_an_excel_import_and_a_persons_history(browser, axe_source, worksp
     assert [r.locator("td").first.inner_text() for r in found.all()] == ["Awa.Traore@example.org"]
     check(page, "subscribers", axe_source, checked)
     found.first.get_by_role("link").click()
-    assert page.locator("h1").inner_text() == "Awa Traoré"
+    expect(page.locator("h1")).to_have_text("Awa Traoré")
     membership = page.locator('#memberships tr[data-list="atelier-segou"]')
     assert "import de participants atelier.csv" in membership.inner_text()
     assert membership.locator("td[data-status]").inner_text() == "abonné"
@@ -136,19 +137,19 @@ def test_lists_an_excel_import_and_a_persons_history(browser, axe_source, worksp
         page.locator("main").inner_text()
     check(page, "subscriber-unsubscribe", axe_source, checked)
     page.get_by_role("button", name="Oui, désabonner").click()
-    assert page.get_by_text("Désabonné.").is_visible()
+    expect(page.get_by_text("Désabonné.")).to_be_visible()
     assert page.locator('#memberships tr[data-list="atelier-segou"] td[data-status]').inner_text() == "désabonné"
     event = page.locator('#history tr[data-kind="unsubscribe"]')
     assert "par admin@imrap-mali.org dans l'espace de travail" in event.inner_text()
     page.get_by_label("Inviter à revenir sur une liste").select_option("atelier-segou")
     page.get_by_role("button", name="Envoyer l'invitation").click()
-    assert page.get_by_text("L'invitation est envoyée.").is_visible()
+    expect(page.get_by_text("L'invitation est envoyée.")).to_be_visible()
     assert [m.rcpt for m in ws.recorder.received] == ["Awa.Traore@example.org"]
     page.get_by_role("link", name="Effacer cette personne").click()
     assert "sans retour possible" in page.locator("main").inner_text()
     check(page, "subscriber-erase", axe_source, checked)
     page.get_by_role("button", name="Oui, effacer pour de bon").click()
-    assert page.get_by_text("La personne est effacée.").is_visible()
+    expect(page.get_by_text("La personne est effacée.")).to_be_visible()
     assert page.locator("h1").inner_text() == "Personne effacée" and "Traore" not in page.locator("main").inner_text()
     check(page, "subscriber-erased", axe_source, checked)
     assert errors == [], "no script errors (nothing refused by the Content-Security-Policy)"

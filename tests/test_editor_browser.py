@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from bulletin.render.build import build_issue, images_folder, preview_values
 from bulletin.services import sends
@@ -97,7 +98,7 @@ def test_an_editor_writes_checks_previews_tests_and_approves_and_the_issue_goes(
 
     # The month's issue, from the starter.
     page.get_by_role("link", name="Numéros").click()
-    assert page.locator("h1").inner_text() == "Numéros"
+    expect(page.locator("h1")).to_have_text("Numéros")
     slug = f"{ws.clock().astimezone(ZONE):%Y-%m}"
     assert page.get_by_label("Nom du dossier").input_value() == slug
     check(page, "issues", axe_source, checked)
@@ -178,7 +179,7 @@ def test_an_editor_writes_checks_previews_tests_and_approves_and_the_issue_goes(
     page.get_by_label("Édition").select_option("fr")
     page.get_by_role("button", name="Envoyer le test").click()
     page.wait_for_url(re.compile(r".*/send\?done=tested&n=2"))
-    assert page.locator(".notice").inner_text() == "Le test est parti (2 messages)."
+    expect(page.locator(".notice")).to_have_text("Le test est parti (2 messages).")
     tests = list(ws.recorder.received)
     assert sorted(m.rcpt for m in tests) == ["awa@example.org", "moussa@example.org"]
     for m in tests:
@@ -256,7 +257,7 @@ def test_every_sample_opened_and_saved_unchanged_in_the_browser_stays_byte_ident
     page.goto(f"{ws.url}/admin/issues/{slug}")
     for part in ("issue", "director", "highlights"):
         _save(page, part)
-        assert page.locator(".notice").inner_text() == "Rien n'a changé\u00a0: rien n'a été écrit."
+        expect(page.locator(".notice")).to_have_text("Rien n'a changé\u00a0: rien n'a été écrit.")
     assert folder_state(ws.issues) == before
 
 
@@ -273,7 +274,7 @@ def test_a_file_edited_on_disk_while_open_is_not_overwritten_and_she_chooses(bro
     block = page.locator("#block-02-mopti fieldset").first
     block.get_by_label("Lieu").fill("Mopti et Djenné")
     _save(page, "block-02-mopti")
-    assert page.locator("h1").inner_text() == "Numéro 2023-07\u00a0: modifié ailleurs"
+    expect(page.locator("h1")).to_have_text("Numéro 2023-07\u00a0: modifié ailleurs")
     assert on_disk.read_text(encoding="utf-8") == theirs
     conflict = page.locator('[data-file="news/02-mopti.md"]')
     assert "USAID (Agence américaine)" in conflict.locator("pre.source").inner_text()
@@ -305,7 +306,7 @@ def test_the_editor_works_without_javascript(browser, workspace):
     block = page.locator("#block-03-segou fieldset").first
     block.get_by_label("Texte de la nouvelle").fill("Un texte corrigé depuis un téléphone.")
     _save(page, "block-03-segou")
-    assert page.locator(".notice").inner_text() == "Enregistré."
+    expect(page.locator(".notice")).to_have_text("Enregistré.")
     assert (ws.issues / "2022-08/news/03-segou.md").read_text(encoding="utf-8").endswith(
         "---\nUn texte corrigé depuis un téléphone.\n")
 
