@@ -74,7 +74,7 @@ def test_lists_an_excel_import_and_a_persons_history(browser, axe_source, worksp
     row.get_by_role("link", name="Participants de l'atelier de Ségou").click()
     check(page, "list", axe_source, checked)
     page.get_by_role("link", name="Archiver cette liste").click()
-    assert "Personne n'est désabonné" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("Personne n'est désabonné")
     check(page, "list-archive", axe_source, checked)
     page.get_by_role("link", name="Retour").click()
 
@@ -93,7 +93,7 @@ def test_lists_an_excel_import_and_a_persons_history(browser, axe_source, worksp
         page.wait_for_url(re.compile(r".*/admin/imports/\d+$"))
         assert held.wait(60)
         page.reload()
-        assert page.locator("#progress progress").get_attribute("value") == "100"
+        expect(page.locator("#progress progress")).to_have_attribute("value", "100")
         expect(page.get_by_text("Vérification du fichier…")).to_be_visible()
         check(page, "import-running", axe_source, checked)
     finally:
@@ -109,8 +109,8 @@ def test_lists_an_excel_import_and_a_persons_history(browser, axe_source, worksp
     assert [line for line, _ in rejected] == ["4", "5"]
     assert rejected[0][1].startswith("adresse électronique invalide")
     assert rejected[1][1] == "pas d'adresse électronique"
-    assert "langue inconnue 'bambara'" in page.locator("#warnings").inner_text()
-    assert "même adresse qu'à la ligne 3" in page.locator("#duplicates").inner_text()
+    expect(page.locator("#warnings")).to_contain_text("langue inconnue 'bambara'")
+    expect(page.locator("#duplicates")).to_contain_text("même adresse qu'à la ligne 3")
     check(page, "import-checked", axe_source, checked)
     page.get_by_role("button", name="Importer ces lignes").click()
     page.locator('#state[data-state="done"]').wait_for(timeout=30_000)
@@ -146,11 +146,12 @@ def test_lists_an_excel_import_and_a_persons_history(browser, axe_source, worksp
     expect(page.get_by_text("L'invitation est envoyée.")).to_be_visible()
     assert [m.rcpt for m in ws.recorder.received] == ["Awa.Traore@example.org"]
     page.get_by_role("link", name="Effacer cette personne").click()
-    assert "sans retour possible" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("sans retour possible")
     check(page, "subscriber-erase", axe_source, checked)
     page.get_by_role("button", name="Oui, effacer pour de bon").click()
     expect(page.get_by_text("La personne est effacée.")).to_be_visible()
-    assert page.locator("h1").inner_text() == "Personne effacée" and "Traore" not in page.locator("main").inner_text()
+    expect(page.locator("h1")).to_have_text("Personne effacée")
+    assert "Traore" not in page.locator("main").inner_text()
     check(page, "subscriber-erased", axe_source, checked)
     assert errors == [], "no script errors (nothing refused by the Content-Security-Policy)"
 

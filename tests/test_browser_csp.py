@@ -4,7 +4,10 @@ browser reports no violation on any of them."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from test_browser_web import browser, phone  # noqa: F401 (fixtures)
 from test_web_subscribe import confirm_link, mails
@@ -55,18 +58,21 @@ def test_subscribe_confirm_and_unsubscribe_under_the_policy(site, watched):
     page.get_by_label("Adresse électronique").fill("fatoumata.diallo@example.org")
     page.get_by_role("button", name="M'abonner").click()
     page.wait_for_load_state()
-    assert page.locator("h1").inner_text() == "Vérifiez votre boîte de réception" and styled(page)
+    expect(page.locator("h1")).to_have_text("Vérifiez votre boîte de réception")
+    assert styled(page)
 
     [mail] = mails(site)
     page.goto(confirm_link(mail))
     page.get_by_role("button", name="Confirmer mon abonnement").click()
     page.wait_for_load_state()
-    assert page.locator("h1").inner_text() == "Abonnement confirmé" and styled(page)
+    expect(page.locator("h1")).to_have_text("Abonnement confirmé")
+    assert styled(page)
 
     page.goto(f"{site.url}/unsubscribe/{site.tokens.unsubscribe(sample.awa, sample.actualites, sample.send)}")
     page.get_by_role("button", name="Me désinscrire").click()
     page.wait_for_load_state()
-    assert page.locator("h1").inner_text() == "Vous êtes désinscrit" and styled(page)
+    expect(page.locator("h1")).to_have_text("Vous êtes désinscrit")
+    assert styled(page)
 
     page.goto(f"{site.url}/unsubscribe/forged.token")  # an error page
     assert styled(page)
@@ -83,7 +89,7 @@ def test_the_archive_of_a_sent_issue_under_the_policy(site, watched, tmp_path):
     assert styled(page)
     page.locator("ul.issues a").first.click()
     page.wait_for_load_state("networkidle")
-    assert "/archive/2023-07" in page.url
+    expect(page).to_have_url(re.compile(r".*/archive/2023-07"))
     broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
     assert [src for src in broken if src.startswith(site.url)] == []
     # The email's inline style attributes apply (a blocked style attribute leaves the element's style empty).

@@ -104,7 +104,7 @@ def test_an_editor_writes_checks_previews_tests_and_approves_and_the_issue_goes(
     check(page, "issues", axe_source, checked)
     page.get_by_role("button", name="Créer le numéro").click()
     page.wait_for_url(f"{url}/admin/issues/{slug}?done=created")
-    assert page.locator("h1").inner_text() == f"Numéro {slug}"
+    expect(page.locator("h1")).to_have_text(f"Numéro {slug}")
 
     # News 1: her text, her photo (as a phone sends it), and, by mistake, no description of the photo.
     block = page.locator("#block-01-exemple fieldset").first
@@ -161,7 +161,7 @@ def test_an_editor_writes_checks_previews_tests_and_approves_and_the_issue_goes(
     # The preview at phone width, in its sandboxed frame, every image loaded.
     page.set_viewport_size(PHONE)
     page.get_by_role("link", name="Aperçu", exact=True).click()
-    assert page.locator("h1").inner_text() == f"Aperçu du numéro {slug}"
+    expect(page.locator("h1")).to_have_text(f"Aperçu du numéro {slug}")
     frame = page.frame_locator(".frame.phone iframe")
     frame.get_by_text("Mopti : le marché reconstruit rouvre ses portes").first.wait_for()
     preview = page.locator(".frame.phone iframe").element_handle().content_frame()
@@ -193,8 +193,8 @@ def test_an_editor_writes_checks_previews_tests_and_approves_and_the_issue_goes(
     # Approved as it is.
     page.get_by_role("button", name="Approuver cette version").click()
     page.wait_for_url(re.compile(r".*/send\?done=approved"))
-    assert page.locator("#approval").get_attribute("data-state") == "approved"
-    assert "Approuvé par redaction@imrap-mali.org" in page.locator("#approval").inner_text()
+    expect(page.locator("#approval")).to_have_attribute("data-state", "approved")
+    expect(page.locator("#approval")).to_contain_text("Approuvé par redaction@imrap-mali.org")
     assert errors == [], "no script errors (nothing refused by the Content-Security-Policy)"
 
     # An admin schedules it; the worker, whose clock is past that time, sends it.
@@ -211,7 +211,7 @@ def test_an_editor_writes_checks_previews_tests_and_approves_and_the_issue_goes(
     ws.recorder.received.clear()
     sends.work(ws.store, ws.site.cfg, drain=True, stop=threading.Event(), clock=lambda: at + dt.timedelta(minutes=1))
     admin.goto(f"{url}/admin/sends/{send_id}")
-    assert admin.locator("#state").inner_text() == "terminé"
+    expect(admin.locator("#state")).to_have_text("terminé")
     readers = {m.rcpt: m for m in ws.recorder.received}
     assert set(readers) == {"Awa.Traore@example.org", "john@example.com", "fatoumata@example.org",
                             "ibrahim@example.org"}
