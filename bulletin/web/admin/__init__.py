@@ -97,10 +97,9 @@ def install(app: FastAPI) -> None:
         else:
             said = format_decimal(size / 1_000_000, format="#,##0.0", locale=t.language)
             lines = [t("admin.too_large", size=said, limit=mb)]
-        if path.startswith(f"{access.PREFIX}/issues/"):
-            lines.append(t("admin.too_large.how"))  # a phone's photo
-        elif upload(path):
-            lines.append(t("admin.too_large.how_file"))
+        if upload(path):  # how to send less: a lighter photo for an issue, a smaller file for an import
+            photo = path.startswith(f"{access.PREFIX}/issues/")
+            lines.append(t("admin.too_large.how" if photo else "admin.too_large.how_file"))
         back = path if upload(path) else f"{access.PREFIX}/"
         return render(request, "message.html", "admin.too_large.title", status=413, error=True, lines=lines, back=back)
 
