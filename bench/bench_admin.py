@@ -27,12 +27,12 @@ import time
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench_web import wait_until_up  # noqa: E402
+from benchlib import median_p95, reset_pg, timed_requests, wait_until_up  # noqa: E402
 from bulletin import config as config_mod  # noqa: E402
 from bulletin.services import accounts  # noqa: E402
 from bulletin.services.audit import Actor  # noqa: E402
@@ -102,27 +102,7 @@ def populate(engine, n: int) -> tuple[int, int]:
 
 def measure(name: str, get, n: int, clients: int, baseline: tuple[float, float] | None) -> tuple[float, float]:
     """`n` requests from `clients` threads (a keep-alive connection each); print and return (median, p95)."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    local = threading.local()
-    opened: list[httpx.Client] = []
-
-    def one(i: int) -> float:
-        if not hasattr(local, "client"):
-            local.client = httpx.Client(timeout=60)
-            opened.append(local.client)
-        start = time.perf_counter()
-        r = get(local.client, i)
-        if r.status_code != 200:
-            raise SystemExit(f"{name}: request {i} answered {r.status_code}")
-        return time.perf_counter() - start
-
-    with ThreadPoolExecutor(clients) as pool:
-        latencies = sorted(pool.map(one, range(n)))
-    for client in opened:
-        client.close()
-    p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95)]
+    p50, p95 = median_p95(timed_requests(name, get, n, clients, timeout=60)[0])
     ratio = f"{p50 / baseline[0]:6.1f}x {p95 / baseline[1]:6.1f}x" if baseline else "  baseline      "
     print(f"{name:<58} median {p50 * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms   {ratio}", flush=True)
     return p50, p95
@@ -149,11 +129,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bulletin-bench-admin-"))
     try:
         if args.pg:
-            engine = create_engine(args.pg)
-            with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
-            engine.dispose()
+            reset_pg(args.pg)
         url = args.pg or f"sqlite:///{work / 'bulletin.db'}"
         sock = free_port()
         port = sock.getsockname()[1]

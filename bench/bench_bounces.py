@@ -42,6 +42,7 @@ from bulletin.bounces.sources import maildir_messages, stdin_message  # noqa: E4
 from bulletin.store import queries  # noqa: E402
 from bulletin.store.db import engine_for, session_scope  # noqa: E402
 from bulletin.store.models import Delivery, Event, Send, Subscriber, Subscription  # noqa: E402
+from benchlib import reset_pg  # noqa: E402
 
 CORPUS = ROOT / "tests" / "bounce_corpus"
 HARD, SOFT = "bounce_hard", "bounce_soft"
@@ -203,16 +204,6 @@ def bench_ingest(url: str, mail: list[tuple[bytes, str | None]], folder: Path) -
     print(f"  {summary.messages} messages: {summary.hard} hard, {summary.soft} soft, {summary.complaints} complaints, "
           f"skipped {sum(summary.skipped.values())}, unmatched {summary.unmatched}")
     return seconds
-
-
-def reset_pg(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def speed(messages: int, pg: str | None) -> None:

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import and_, case, create_engine, func, insert, or_, select, text
+from sqlalchemy import and_, case, func, insert, or_, select, text
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -38,6 +38,7 @@ from bulletin.states import SubscriptionStatus  # noqa: E402
 from bulletin.store import db, queries  # noqa: E402
 from bulletin.store.dashboard import subscribed_at  # noqa: E402
 from bulletin.store.models import Subscriber, Subscription  # noqa: E402
+from benchlib import reset_pg  # noqa: E402
 
 WEEKS = 12
 
@@ -150,11 +151,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bulletin-bench-chart-"))
     try:
         if args.pg:
-            engine = create_engine(args.pg)
-            with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
-            engine.dispose()
+            reset_pg(args.pg)
         url = args.pg or f"sqlite:///{work / 'bulletin.db'}"
         engine = db.engine_for(url)
         kind = engine.dialect.name

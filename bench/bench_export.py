@@ -21,11 +21,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
 
 from bulletin.store import db, queries  # noqa: E402
 from bulletin.store.exporter import CsvFormat, export_subscribers  # noqa: E402
 from bulletin.store.models import Subscriber, Subscription  # noqa: E402
+from benchlib import reset_pg  # noqa: E402
 
 CITIES = ["Bamako", "Ségou", "Mopti", "Sikasso", "Kayes", "Gao", "Tombouctou", "Kidal"]
 
@@ -76,11 +77,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         urls = [("sqlite", f"sqlite:///{Path(d) / 'bench.db'}")]
         if args.pg:
-            engine = create_engine(args.pg)
-            with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
-            engine.dispose()
+            reset_pg(args.pg)
             urls.append(("postgresql", args.pg))
         print(f"load average before: {os.getloadavg()[0]:.1f} (the machine may be shared: CPU seconds are steadier)")
         print(f"{'what':<34}{'rows':>9}{'seconds':>9}{'cpu s':>7}{'MB':>9}{'bytes/row':>11}{'x baseline':>12}")

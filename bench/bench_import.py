@@ -21,6 +21,8 @@ import time
 import unicodedata
 from pathlib import Path
 
+from benchlib import reset_pg
+
 FIRST = ["Awa", "Moussa", "Fanta", "Bakary", "Mariam", "Oumar", "Aïssata", "Ibrahim", "Kadiatou", "Hélène"]
 LAST = ["Traoré", "Koné", "Diarra", "Coulibaly", "Dembélé", "Sangaré", "Maïga", "Touré", "Cissé", "Keïta"]
 DOMAINS = ["example.org", "example.com", "mail.example.org", "example.net"]
@@ -103,13 +105,7 @@ def reset(url: str, tmp: Path) -> str:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_file}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{db_file}"
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    reset_pg(url)
     return url
 
 

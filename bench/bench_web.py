@@ -16,13 +16,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -33,47 +31,17 @@ from bulletin.store import db, queries  # noqa: E402
 from bulletin.store.models import Subscriber, Subscription  # noqa: E402
 from bulletin.tokens import Tokens  # noqa: E402
 from bulletin.web.server import free_port  # noqa: E402
+from benchlib import median_p95, reset_pg, timed_requests, wait_until_up  # noqa: E402
 
 
 def measure(name: str, make_request, n: int, clients: int, baseline: float | None) -> float:
     """Run `n` requests from `clients` threads (one keep-alive connection each); print and return requests/s."""
-    local = threading.local()
-    opened: list[httpx.Client] = []
-
-    def one(i: int) -> float:
-        if not hasattr(local, "client"):
-            local.client = httpx.Client(timeout=30)
-            opened.append(local.client)
-        start = time.perf_counter()
-        r = make_request(local.client, i)
-        if r.status_code != 200:
-            raise SystemExit(f"{name}: request {i} answered {r.status_code}")
-        return time.perf_counter() - start
-
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        latencies = sorted(pool.map(one, range(n)))
-    elapsed = time.perf_counter() - t0
-    for client in opened:
-        client.close()
+    latencies, elapsed = timed_requests(name, make_request, n, clients)
     rate = n / elapsed
-    p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95)]
+    p50, p95 = median_p95(latencies)
     ratio = f"{baseline / rate:6.2f}x healthz" if baseline else "  baseline    "
     print(f"{name:<36} {rate:7.0f} req/s  p50 {p50 * 1000:6.1f} ms  p95 {p95 * 1000:6.1f} ms  {ratio}", flush=True)
     return rate
-
-
-def wait_until_up(base: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("bulletin serve exited")
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise SystemExit("bulletin serve did not start")
 
 
 def main() -> None:
@@ -88,11 +56,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bulletin-bench-web-"))
     try:
         if args.pg:
-            engine = create_engine(args.pg)
-            with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
-            engine.dispose()
+            reset_pg(args.pg)
         url = args.pg or f"sqlite:///{work / 'bulletin.db'}"
         sock = free_port()
         port = sock.getsockname()[1]
