@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bulletin.services import accounts
 from bulletin.services.audit import Actor
@@ -87,6 +88,28 @@ def live_workspace(make_config, db_url: str, tmp_path, **options) -> Iterator[Wo
     with live_site(make_config, db_url, tmp_path, **options) as site:
         site.app.state.workspace.clock = clock
         yield Workspace(site, clock, site.app.state.site.store)
+
+
+@contextmanager
+def seeded_workspace(make_config, db_url: str, tmp_path, **options) -> Iterator[Workspace]:
+    """A live workspace with `seed_workspace`'s lists, people, sends, accounts and import (`params`)."""
+    with live_workspace(make_config, db_url, tmp_path, **options) as w:
+        w.params = seed_workspace(w)
+        yield w
+
+
+@pytest.fixture
+def ws(make_config, db_url, tmp_path):
+    """The seeded workspace on each database (import it into a test module to use it)."""
+    with seeded_workspace(make_config, db_url, tmp_path) as w:
+        yield w
+
+
+@pytest.fixture
+def sqlite_ws(make_config, sqlite_url, tmp_path):
+    """The seeded workspace on SQLite only."""
+    with seeded_workspace(make_config, sqlite_url, tmp_path) as w:
+        yield w
 
 
 def seed_workspace(ws: Workspace) -> dict[str, str]:

@@ -22,7 +22,7 @@ from bulletin.services import imports
 from bulletin.services.audit import Actor
 from bulletin.store import db
 from bulletin.store.models import AuditEntry, ImportJob, Subscriber, Subscription
-from admin_support import checked_import, csrf_of, live_workspace, seed_workspace, snapshot
+from admin_support import checked_import, csrf_of, seeded_workspace, snapshot
 
 FRENCH_EXCEL = ("Participants - atelier de Ségou;;\r\nNom;Adresse e-mail;Langue\r\nAwa Traoré;awa.t@example.org;fr\r\n"
                 "Moussa Koné;moussa@;fr\r\nFanta Diarra;fanta@example.org;bambara\r\n").encode("cp1252")
@@ -30,16 +30,14 @@ FRENCH_EXCEL = ("Participants - atelier de Ségou;;\r\nNom;Adresse e-mail;Langue
 
 @pytest.fixture
 def ws(make_config, db_url, tmp_path):
-    with live_workspace(make_config, db_url, tmp_path, extra="upload_max_mb = 1") as w:
-        w.params = seed_workspace(w)
+    with seeded_workspace(make_config, db_url, tmp_path, extra="upload_max_mb = 1") as w:
         w.runner = w.site.app.state.workspace.imports
         yield w
 
 
 @pytest.fixture
 def sqlite_ws(make_config, sqlite_url, tmp_path):
-    with live_workspace(make_config, sqlite_url, tmp_path, extra="upload_max_mb = 1") as w:
-        w.params = seed_workspace(w)
+    with seeded_workspace(make_config, sqlite_url, tmp_path, extra="upload_max_mb = 1") as w:
         w.runner = w.site.app.state.workspace.imports
         yield w
 

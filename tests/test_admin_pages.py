@@ -16,24 +16,10 @@ from sqlalchemy import func, select
 from bulletin.store import db
 from bulletin.store.models import AuditEntry, Delivery, Event, Send, Subscriber, Subscription
 from bulletin.web.admin import access
-from admin_support import concrete, csrf_of, live_workspace, seed_workspace, snapshot
+from admin_support import concrete, csrf_of, snapshot, sqlite_ws, ws  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
 HTMX_SHA256 = "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
-
-
-@pytest.fixture
-def ws(make_config, db_url, tmp_path):
-    with live_workspace(make_config, db_url, tmp_path) as w:
-        w.params = seed_workspace(w)
-        yield w
-
-
-@pytest.fixture
-def sqlite_ws(make_config, sqlite_url, tmp_path):
-    with live_workspace(make_config, sqlite_url, tmp_path) as w:
-        w.params = seed_workspace(w)
-        yield w
 
 
 def _people(s, n: int) -> list[int]:

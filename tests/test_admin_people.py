@@ -10,26 +10,11 @@ import html
 import json
 import re
 
-import pytest
 from sqlalchemy import select
 
 from bulletin.store import db
 from bulletin.store.models import AuditEntry, Subscriber, Subscription
-from admin_support import csrf_of, live_workspace, seed_workspace, snapshot
-
-
-@pytest.fixture
-def ws(make_config, db_url, tmp_path):
-    with live_workspace(make_config, db_url, tmp_path) as w:
-        w.params = seed_workspace(w)
-        yield w
-
-
-@pytest.fixture
-def sqlite_ws(make_config, sqlite_url, tmp_path):
-    with live_workspace(make_config, sqlite_url, tmp_path) as w:
-        w.params = seed_workspace(w)
-        yield w
+from admin_support import csrf_of, snapshot, sqlite_ws, ws  # noqa: F401 (fixtures)
 
 
 def _audit(ws, action_prefix: str) -> list[tuple]:

@@ -12,24 +12,10 @@ from fastapi import APIRouter, FastAPI
 
 from bulletin.states import Role
 from bulletin.web.admin import access
-from admin_support import PASSWORD, concrete, csrf_of, live_workspace, seed_workspace, sign_in, snapshot
+from admin_support import PASSWORD, concrete, csrf_of, sign_in, snapshot, sqlite_ws, ws  # noqa: F401 (fixtures)
 
 POSTS = [r for r in access.ROUTES if "POST" in r.methods]
 GETS = [r for r in access.ROUTES if "GET" in r.methods]
-
-
-@pytest.fixture
-def ws(make_config, db_url, tmp_path):
-    with live_workspace(make_config, db_url, tmp_path) as w:
-        w.params = seed_workspace(w)
-        yield w
-
-
-@pytest.fixture
-def sqlite_ws(make_config, sqlite_url, tmp_path):
-    with live_workspace(make_config, sqlite_url, tmp_path) as w:
-        w.params = seed_workspace(w)
-        yield w
 
 
 def test_every_admin_route_of_the_app_is_in_the_table(sqlite_ws):

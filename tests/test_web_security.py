@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from admin_support import concrete, live_workspace, seed_workspace
+from admin_support import concrete, ws  # noqa: F401 (a fixture)
 from bulletin.store import db
 from bulletin.web.admin import access
 from bulletin.web.server import redact
@@ -22,13 +22,6 @@ from web_support import seed
 
 BULLETIN = Path(sys.executable).parent / "bulletin"
 STRICT_PARTS = ["default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"]
-
-
-@pytest.fixture
-def ws(make_config, db_url, tmp_path):
-    with live_workspace(make_config, db_url, tmp_path) as w:
-        w.params = seed_workspace(w)
-        yield w
 
 
 def check_headers(response: httpx.Response, *, inline_styles: bool = False) -> None:
