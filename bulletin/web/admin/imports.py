@@ -22,7 +22,7 @@ from bulletin.states import Role
 from bulletin.web.admin.access import Visit, page, visit, workspace
 from bulletin.web.admin.limits import upload_max
 from bulletin.web.admin.lists import export_response
-from bulletin.web.admin.views import fragment, redirect, render, strings
+from bulletin.web.admin.views import fragment, redirect, render, said, strings
 
 JobId = Path(ge=1, le=2**31 - 1)
 #: Notes of a section shown on the page; all of them are in the downloadable report.
@@ -73,7 +73,7 @@ async def upload(request: Request, v: Visit = Depends(visit)):
         job_id = await run_in_threadpool(_store_upload, ws, upload_, list_slug, v)
     except InputRefused as e:
         return _index(request, status=400, form={"list": list_slug},
-                      error=(e.field, ws.site.message(e.message, strings(request).language)))
+                      error=(e.field, said(request, e.message)))
     finally:
         await form.close()
     ws.imports.check(job_id)
@@ -128,7 +128,7 @@ def _act(request: Request, job_id: int, act) -> Response:
     try:
         act(ws)
     except InputRefused as e:
-        return _job_page(request, job_id, status=409, error=ws.site.message(e.message, strings(request).language))
+        return _job_page(request, job_id, status=409, error=said(request, e.message))
     return None
 
 
@@ -191,5 +191,5 @@ def export(request: Request, list_slug: str = Form("", alias="list"), v: Visit =
         with ws.site.store.unit_of_work() as uow:
             lists.require_list(uow, list_slug)
     except InputRefused as e:
-        return _index(request, status=400, error=("export", ws.site.message(e.message, strings(request).language)))
+        return _index(request, status=400, error=("export", said(request, e.message)))
     return export_response(request, list_slug, v)

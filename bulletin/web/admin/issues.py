@@ -26,7 +26,7 @@ from bulletin.services import editor, lists, sends, workflow
 from bulletin.services.errors import InputRefused
 from bulletin.states import Role
 from bulletin.web.admin.access import PREFIX, Visit, page, visit, workspace
-from bulletin.web.admin.views import redirect, render, strings
+from bulletin.web.admin.views import redirect, render, said, strings
 
 #: What a notice after a redirect may say (?done=KEY shows admin.issue.done.KEY).
 DONE = {"created", "saved", "unchanged", "added", "moved", "removed", "tested", "approved", "resolved", "kept"}
@@ -46,12 +46,8 @@ def _cfg(request: Request):
     return workspace(request).site.cfg
 
 
-def _say(request: Request, e: InputRefused) -> str:
-    return workspace(request).site.message(e.message, strings(request).language)
-
-
 def _missing(request: Request, e: InputRefused):
-    return render(request, "message.html", "admin.issue.missing.title", status=404, lines=[_say(request, e)],
+    return render(request, "message.html", "admin.issue.missing.title", status=404, lines=[said(request, e.message)],
                   error=True, back=f"{PREFIX}/issues")
 
 
@@ -82,7 +78,7 @@ def new_issue(request: Request, slug: str = Form(""), v: Visit = Depends(visit))
         created = editor.new_issue(ws.site.store, ws.site.cfg, slug, actor=v.actor, now=v.now,
                                    today=_today(request, v))
     except InputRefused as e:
-        return _index(request, v, status=400, error=_say(request, e), slug=slug)
+        return _index(request, v, status=400, error=said(request, e.message), slug=slug)
     return redirect(f"{PREFIX}/issues/{created}?done=created")
 
 
@@ -101,7 +97,7 @@ def _editor(request: Request, slug: str, *, status: int = 200, submission=None, 
     if view == "text" and ev.buildable:
         text = _preview(cfg, slug, lang).text
     done = request.query_params.get("done")
-    refused = {k: workspace(request).site.message(m, t.language) for k, m in (refused or {}).items()}
+    refused = {k: said(request, m) for k, m in (refused or {}).items()}
     return render(request, "issue.html", "admin.issue.title", title_values={"slug": slug}, status=status,
                   frames=True, ev=ev, form=ev.form, slug=slug, view=view if view in VIEWS else "phone", edition=lang,
                   text=text, refused=refused, upload_max=cfg.web.upload_max_mb,
@@ -326,7 +322,7 @@ def test_send(request: Request, slug: str, to: str = Form(""), language: str = F
     except InputRefused as e:
         if e.field not in ("to", "language"):
             return _missing(request, e)
-        return _send_page(request, slug, v, status=400, error=(e.field, _say(request, e)),
+        return _send_page(request, slug, v, status=400, error=(e.field, said(request, e.message)),
                           form={"to": to, "language": language})
     return redirect(f"{PREFIX}/issues/{slug}/send?done=tested&n={len(sent.sent)}")
 
@@ -339,7 +335,7 @@ def approve(request: Request, slug: str, v: Visit = Depends(visit)):
     except InputRefused as e:
         if e.field != "approve":
             return _missing(request, e)
-        return _send_page(request, slug, v, status=409, error=("approve", _say(request, e)))
+        return _send_page(request, slug, v, status=409, error=("approve", said(request, e.message)))
     return redirect(f"{PREFIX}/issues/{slug}/send?done=approved")
 
 
@@ -355,7 +351,7 @@ def schedule(request: Request, slug: str, list_slug: str = Form("", alias="list"
     except InputRefused as e:
         if e.field == "issue":
             return _missing(request, e)
-        return _send_page(request, slug, v, status=400, error=(e.field, _say(request, e)), form=form)
+        return _send_page(request, slug, v, status=400, error=(e.field, said(request, e.message)), form=form)
     except sends.AlreadySentError:
         t = strings(request)
         return _send_page(request, slug, v, status=409, form=form,

@@ -13,7 +13,7 @@ from bulletin.services import imports, lists
 from bulletin.services.errors import InputRefused
 from bulletin.states import Role, SubscriptionStatus
 from bulletin.web.admin.access import Visit, page, visit, workspace
-from bulletin.web.admin.views import redirect, render, strings
+from bulletin.web.admin.views import redirect, render, said, strings
 
 Slug = Path(max_length=lists.SLUG_MAX, pattern=r"^[a-z0-9][a-z0-9_-]*$")
 DONE = {"added", "saved", "archived", "restored"}
@@ -30,10 +30,6 @@ def _index(request: Request, *, status: int = 200, error=None, form=None):
                   notice=strings(request)(f"admin.done.list_{done}") if done in DONE else "")
 
 
-def _error(request: Request, e: InputRefused):
-    return e.field, workspace(request).site.message(e.message, strings(request).language)
-
-
 @page("/lists", role=Role.ADMIN)
 def lists_index(request: Request):
     return _index(request)
@@ -46,7 +42,7 @@ def add_list(request: Request, slug: str = Form(""), name: str = Form(""), descr
     try:
         ws.site.store.run(lists.create_list, slug, name, description, actor=v.actor, now=v.now)
     except InputRefused as e:
-        return _index(request, status=400, error=_error(request, e),
+        return _index(request, status=400, error=(e.field, said(request, e.message)),
                       form={"slug": slug, "name": name, "description": description})
     return redirect("/admin/lists?done=added")
 
@@ -78,7 +74,7 @@ def save_list(request: Request, slug: str = Slug, name: str = Form(""), descript
         with ws.site.store.unit_of_work() as uow:
             lists.update_list(uow, slug, name, description, actor=v.actor, now=v.now)
     except InputRefused as e:
-        return _edit(request, slug, status=400, error=_error(request, e),
+        return _edit(request, slug, status=400, error=(e.field, said(request, e.message)),
                      form={"name": name, "description": description})
     return redirect(f"/admin/lists/{slug}?done=saved")
 

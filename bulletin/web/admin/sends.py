@@ -12,7 +12,7 @@ from bulletin.services.errors import InputRefused
 from bulletin.states import Role, SendState
 from bulletin.web.admin.access import Visit, page, visit, workspace
 from bulletin.web.admin.charts import bars_svg
-from bulletin.web.admin.views import Formats, fragment, redirect, render, strings
+from bulletin.web.admin.views import Formats, fragment, redirect, render, said, strings
 
 #: The largest id a send can have (a bigger number in the URL is a 404, not an overflow in the database).
 MAX_ID = 2**31 - 1
@@ -61,7 +61,7 @@ def schedule_send(request: Request, issue: str = Form(""), list_slug: str = Form
         at = sends.parse_local(date, time, cfg, v.now)
         created = sends.schedule(ws.site.store, cfg, folder, list_slug, at, actor=v.actor, now=v.now)
     except InputRefused as e:
-        return _index(request, status=400, error=(e.field, ws.site.message(e.message, strings(request).language)),
+        return _index(request, status=400, error=(e.field, said(request, e.message)),
                       form=form)
     except sends.AlreadySentError:
         t = strings(request)

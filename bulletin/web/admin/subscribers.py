@@ -18,7 +18,7 @@ from bulletin.services.errors import InputRefused
 from bulletin.services.subscriptions import ConsentRefused
 from bulletin.states import Role
 from bulletin.web.admin.access import Visit, page, visit, workspace
-from bulletin.web.admin.views import redirect, render, strings
+from bulletin.web.admin.views import redirect, render, said, strings
 
 SubscriberId = Path(ge=1, le=2**31 - 1)
 DONE = {"added", "confirmed", "updated", "already", "saved", "unsubscribed", "nothing", "invited", "erased"}
@@ -62,7 +62,7 @@ def _index(request: Request, filters: dict, after: str = "", *, status: int = 20
             found = people.search(uow, query=filters["q"], list_slug=filters["list"], status=filters["status"],
                                   language=filters["language"], after=after)
         except InputRefused as e:
-            search_error = ws.site.message(e.message, strings(request).language)
+            search_error = said(request, e.message)
             found = people.SearchPage([], None)
     kept = {k: v for k, v in filters.items() if v}
     more = f"/admin/subscribers?{urlencode({**kept, 'after': found.next_after})}" if found.next_after else None
@@ -83,10 +83,10 @@ def add_subscriber(request: Request, email: str = Form(""), name: str = Form("")
                                   actor=v.actor, now=v.now)
     except InputRefused as e:
         return _index(request, _no_filters(), status=400, form=form,
-                      error=(e.field, ws.site.message(e.message, strings(request).language)))
+                      error=(e.field, said(request, e.message)))
     except ConsentRefused as e:
         return _index(request, _no_filters(), status=409, form=form,
-                      error=("email", ws.site.message(e.message, strings(request).language)))
+                      error=("email", said(request, e.message)))
     return redirect(f"/admin/subscribers/{added.membership.subscriber_id}?done={added.outcome}")
 
 
@@ -122,7 +122,7 @@ def edit_subscriber(request: Request, subscriber_id: int = SubscriberId, name: s
                                     now=v.now)
     except InputRefused as e:
         return _person_page(request, subscriber_id, status=400, form={"name": name, "language": language},
-                            error=(e.field or "edit", ws.site.message(e.message, strings(request).language)))
+                            error=(e.field or "edit", said(request, e.message)))
     return redirect(f"/admin/subscribers/{subscriber_id}?done={'saved' if changed else 'nothing'}")
 
 
@@ -136,7 +136,7 @@ def add_to_list(request: Request, subscriber_id: int = SubscriberId, list_slug: 
         added = ws.site.store.run(people.add, ws.site.cfg, email, list_slug, actor=v.actor, now=v.now)
     except (InputRefused, ConsentRefused) as e:
         return _person_page(request, subscriber_id, status=409 if isinstance(e, ConsentRefused) else 400,
-                            error=("list", ws.site.message(e.message, strings(request).language)))
+                            error=("list", said(request, e.message)))
     return redirect(f"/admin/subscribers/{subscriber_id}?done={added.outcome}")
 
 
@@ -163,7 +163,7 @@ def unsubscribe(request: Request, subscriber_id: int = SubscriberId, list_slug: 
             done = people.unsubscribe(uow, subscriber_id, list_slug or None, actor=v.actor, now=v.now)
     except InputRefused as e:
         return _person_page(request, subscriber_id, status=400,
-                            error=("list", ws.site.message(e.message, strings(request).language)))
+                            error=("list", said(request, e.message)))
     return redirect(f"/admin/subscribers/{subscriber_id}?done={'unsubscribed' if done else 'nothing'}")
 
 
@@ -178,7 +178,7 @@ def invite(request: Request, subscriber_id: int = SubscriberId, list_slug: str =
             invitation = people.invitation(uow, ws.site.cfg, subscriber_id, list_slug)
     except (InputRefused, ConsentRefused) as e:
         return _person_page(request, subscriber_id, status=409 if isinstance(e, ConsentRefused) else 400,
-                            error=("invite", ws.site.message(e.message, t.language)))
+                            error=("invite", said(request, e.message)))
     try:
         ws.site.invitations.send_now(invitation)
     except (BulletinError, OSError) as e:
@@ -221,5 +221,5 @@ def erase(request: Request, subscriber_id: int = SubscriberId, v: Visit = Depend
             people.erase(uow, ws.site.cfg, subscriber_id, actor=v.actor, now=v.now)
     except InputRefused as e:
         return _person_page(request, subscriber_id, status=409,
-                            error=("erase", ws.site.message(e.message, strings(request).language)))
+                            error=("erase", said(request, e.message)))
     return redirect(f"/admin/subscribers/{subscriber_id}?done=erased")

@@ -9,7 +9,7 @@ from bulletin.services import accounts
 from bulletin.services.errors import InputRefused
 from bulletin.states import Role
 from bulletin.web.admin.access import Visit, page, visit, workspace
-from bulletin.web.admin.views import redirect, render, strings
+from bulletin.web.admin.views import redirect, render, said, strings
 
 UserId = Path(ge=1, le=2**31 - 1)
 DONE = {"added", "disabled", "role"}
@@ -37,7 +37,7 @@ def add_user(request: Request, email: str = Form(""), role: str = Form(""), pass
     try:
         ws.site.store.run(accounts.add_user, email, role, password, actor=v.actor, now=v.now)
     except InputRefused as e:
-        return _index(request, status=400, error=(e.field, ws.site.message(e.message, strings(request).language)),
+        return _index(request, status=400, error=(e.field, said(request, e.message)),
                       form={"email": email, "role": role})
     return redirect("/admin/users?done=added")
 
@@ -49,7 +49,7 @@ def change_role(request: Request, user_id: int = UserId, role: str = Form(""), v
         with ws.site.store.unit_of_work() as uow:
             accounts.set_role(uow, user_id, role, actor=v.actor, now=v.now)
     except InputRefused as e:
-        return _refused(request, ws.site.message(e.message, strings(request).language))
+        return _refused(request, said(request, e.message))
     return redirect("/admin/users?done=role")
 
 
@@ -72,7 +72,7 @@ def disable_user(request: Request, user_id: int = UserId, v: Visit = Depends(vis
             accounts.get_user(uow, user_id)
             accounts.disable_user(uow, user_id, actor=v.actor, now=v.now)
     except InputRefused as e:
-        return _refused(request, ws.site.message(e.message, strings(request).language))
+        return _refused(request, said(request, e.message))
     if user_id == v.account.id:
         return redirect("/admin/login")
     return redirect("/admin/users?done=disabled")

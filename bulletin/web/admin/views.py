@@ -135,6 +135,11 @@ def strings(request: Request) -> Strings:
     return Strings(language(request), workspace(request).site.cfg.organisation.language)
 
 
+def said(request: Request, message: i18n.Message) -> str:
+    """A service's message (a refusal, a reason) in the reader's language."""
+    return workspace(request).site.message(message, strings(request).language)
+
+
 def render(request: Request, template: str, title_key: str, *, status: int = 200, live: bool = False,
            title_values: dict | None = None, frames: bool = False, **context) -> HTMLResponse:
     """Render `admin/TEMPLATE` in the frame. `live`: the page refreshes parts of itself (loads htmx);
