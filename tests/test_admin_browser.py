@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -105,30 +106,39 @@ def sign_in(page, url: str, email: str) -> None:
     page.wait_for_url(f"{url}/admin/")
 
 
-@pytest.fixture
-def workspace(make_config, pg_or_sqlite, tmp_path):
+@contextmanager
+def mailing_workspace(make_config, db_url: str, tmp_path, recorder, readers: list[tuple[str, str]]):
+    """The seeded workspace with the two sample issues, its mail sent over SMTP to `recorder` in this process,
+    and more French readers on the first list (`readers`: address and name)."""
     issues = tmp_path / "issues"
     for slug in ("2023-07", "2022-08"):
         shutil.copytree(REPO / "issues" / slug, issues / slug)
-    recorder = GatedRecorder()
     with SmtpServer(recorder) as smtp:
-        with live_workspace(make_config, pg_or_sqlite, tmp_path, extra=f'issues_dir = "{issues}"',
+        with live_workspace(make_config, db_url, tmp_path, extra=f'issues_dir = "{issues}"',
                             delivery='transport = "smtp"',
                             sections=f'[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\ntimeout = 30.0\n') as ws:
             ws.params = seed_workspace(ws)
-            with db.session_scope(ws.site.engine) as s:  # four more readers on the list
-                for i in range(4):
-                    p = Subscriber(email=f"lecteur{i}@example.org", email_key=f"lecteur{i}@example.org",
-                                   name=f"Lecteur {i}", language="fr")
+            with db.session_scope(ws.site.engine) as s:
+                for email, name in readers:
+                    p = Subscriber(email=email, email_key=email, name=name, language="fr")
                     s.add(p)
                     s.flush()
                     s.add(Subscription(subscriber_id=p.id, list_id=1, status="subscribed"))
-            ws.site.app.state.workspace.refresh_seconds = 1
+            ws.issues = issues
             ws.recorder = recorder
-            try:
-                yield ws
-            finally:
-                recorder.gate.set()
+            yield ws
+
+
+@pytest.fixture
+def workspace(make_config, pg_or_sqlite, tmp_path):
+    recorder = GatedRecorder()
+    readers = [(f"lecteur{i}@example.org", f"Lecteur {i}") for i in range(4)]
+    with mailing_workspace(make_config, pg_or_sqlite, tmp_path, recorder, readers) as ws:
+        ws.site.app.state.workspace.refresh_seconds = 1
+        try:
+            yield ws
+        finally:
+            recorder.gate.set()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import html
 import re
-import shutil
 import threading
 from zoneinfo import ZoneInfo
 
@@ -23,11 +22,10 @@ from playwright.sync_api import expect
 
 from bulletin.render.build import build_issue, images_folder, preview_values
 from bulletin.services import sends
-from bulletin.store import db
-from bulletin.store.models import Subscriber, Subscription
-from admin_support import folder_state, live_workspace, seed_workspace
-from deliver_support import Recorder, SmtpServer
-from test_admin_browser import DESKTOP, PHONE, REPO, axe_source, browser, check, sign_in  # noqa: F401 (fixtures)
+from admin_support import folder_state
+from deliver_support import Recorder
+from test_admin_browser import (DESKTOP, PHONE, REPO, axe_source, browser, check,  # noqa: F401 (fixtures)
+                                mailing_workspace, sign_in)
 from test_uploads import photo
 
 pytestmark = pytest.mark.browser
@@ -48,25 +46,9 @@ def pg_or_sqlite(tmp_path):
 
 @pytest.fixture
 def workspace(make_config, pg_or_sqlite, tmp_path):
-    issues = tmp_path / "issues"
-    for slug in ("2023-07", "2022-08"):
-        shutil.copytree(REPO / "issues" / slug, issues / slug)
-    recorder = Recorder()
-    with SmtpServer(recorder) as smtp:
-        with live_workspace(make_config, pg_or_sqlite, tmp_path, extra=f'issues_dir = "{issues}"',
-                            delivery='transport = "smtp"',
-                            sections=f'[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\ntimeout = 30.0\n') as ws:
-            ws.params = seed_workspace(ws)
-            with db.session_scope(ws.site.engine) as s:  # two more French readers on the list
-                for name in ("Fatoumata", "Ibrahim"):
-                    p = Subscriber(email=f"{name.lower()}@example.org", email_key=f"{name.lower()}@example.org",
-                                   name=name, language="fr")
-                    s.add(p)
-                    s.flush()
-                    s.add(Subscription(subscriber_id=p.id, list_id=1, status="subscribed"))
-            ws.issues = issues
-            ws.recorder = recorder
-            yield ws
+    readers = [(f"{name.lower()}@example.org", name) for name in ("Fatoumata", "Ibrahim")]
+    with mailing_workspace(make_config, pg_or_sqlite, tmp_path, Recorder(), readers) as ws:
+        yield ws
 
 
 def _errors(page) -> list[str]:
